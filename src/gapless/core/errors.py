@@ -1,0 +1,90 @@
+"""The one exception tree of gapless.
+
+Every failure a user can act on is a :class:`GaplessError`; foreign exceptions
+(SQLAlchemy, fsspec, botocore, YAML, OS errors) are translated at the boundary
+that owns them and re-raised ``from`` the original, so callers catch one tree::
+
+    GaplessError                      anything gapless reports to a user
+    ├── ConfigError                   bad settings, unknown URI scheme, bad gapless.yaml
+    ├── ValidationError               bad input from a user (values, names, specs)
+    │   └── FilterSyntaxError         a run-search filter that does not parse (has .position)
+    ├── NotFoundError                 a named thing (run, experiment, artifact) does not exist
+    ├── ConflictError                 the write contradicts what is stored (duplicate, immutable)
+    ├── IntegrityError                stored bytes do not match their recorded SHA-256
+    ├── SecurityError                 a path escapes its root, an untrusted artifact, a bad key
+    └── StoreError                    a store could not do its job
+        ├── StoreUnavailableError     the server or folder cannot be reached or opened
+        └── StoreWriteError           a write failed; nothing partial was left behind
+
+Messages name the thing, what was expected, what was received and what to do.
+Each class carries ``exit_code`` for the CLI (2: the user can fix it).
+"""
+
+from __future__ import annotations
+
+
+class GaplessError(Exception):
+    """Base of every error gapless raises on purpose."""
+
+    exit_code: int = 2
+
+
+class ConfigError(GaplessError):
+    """Settings, URIs or gapless.yaml cannot be used as given."""
+
+
+class ValidationError(GaplessError):
+    """A value given by the user is not acceptable."""
+
+
+class FilterSyntaxError(ValidationError):
+    """A search filter does not parse; ``position`` is the 0-based offset of the fault."""
+
+    def __init__(self, message: str, *, text: str, position: int) -> None:
+        self.text = text
+        self.position = position
+        pointer = f"\n  {text}\n  {' ' * position}^"
+        super().__init__(f"{message} at position {position}{pointer}")
+
+
+class NotFoundError(GaplessError):
+    """The named object does not exist."""
+
+
+class ConflictError(GaplessError):
+    """The write contradicts stored state (a duplicate or a change to something immutable)."""
+
+
+class IntegrityError(GaplessError):
+    """Stored bytes do not hash to the digest they were recorded under."""
+
+
+class SecurityError(GaplessError):
+    """The request would break a safety rule (path traversal, untrusted content)."""
+
+
+class StoreError(GaplessError):
+    """A metadata or artifact store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """A store cannot be reached or opened."""
+
+
+class StoreWriteError(StoreError):
+    """A write did not complete; the store was left as it was before it."""
+
+
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "FilterSyntaxError",
+    "GaplessError",
+    "IntegrityError",
+    "NotFoundError",
+    "SecurityError",
+    "StoreError",
+    "StoreUnavailableError",
+    "StoreWriteError",
+    "ValidationError",
+]

@@ -1,0 +1,43 @@
+"""Names and references: SHA-256 digests and safe relative paths.
+
+Every name that becomes part of a storage path passes through
+:func:`safe_relative_path` first, so no user-supplied name can point outside
+the root it is stored under.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gapless.core.errors import SecurityError, ValidationError
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` if it is a lowercase hex SHA-256, else raise ValidationError."""
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise ValidationError(
+            f"expected a SHA-256 digest (64 lowercase hex characters), got {digest!r}"
+        )
+    return digest
+
+
+def safe_relative_path(name: str, *, what: str = "path") -> str:
+    """Normalise ``name`` to a relative POSIX path that cannot leave its root.
+
+    Rejects absolute paths, ``..`` components, backslashes, drive letters, NUL and
+    empty names with a SecurityError (traversal) or ValidationError (malformed).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"{what} must be a non-empty string, got {name!r}")
+    if "\x00" in name or "\\" in name:
+        raise SecurityError(f"{what} {name!r} contains a NUL or backslash; use '/' separators")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or "://" in name:
+        raise SecurityError(f"{what} {name!r} is absolute; give a path relative to the store")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise SecurityError(f"{what} {name!r} contains '..'; it would escape its root")
+    if not parts:
+        raise ValidationError(f"{what} {name!r} names no file")
+    return "/".join(parts)

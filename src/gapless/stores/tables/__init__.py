@@ -1,0 +1,27 @@
+"""SQLAlchemy Core tables of the metadata store, one module per stage, one shared MetaData.
+
+The Alembic migrations in ``gapless.stores.migrations`` create these tables; a test
+checks that a migrated database and this MetaData agree, so neither drifts.
+"""
+
+from gapless.stores.tables.base import metadata
+from gapless.stores.tables.tracking import (
+    experiments,
+    latest_metrics,
+    metrics,
+    params,
+    run_artifacts,
+    runs,
+    tags,
+)
+
+__all__ = [
+    "experiments",
+    "latest_metrics",
+    "metadata",
+    "metrics",
+    "params",
+    "run_artifacts",
+    "runs",
+    "tags",
+]

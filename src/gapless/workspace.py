@@ -1,0 +1,123 @@
+"""Workspace: the one Python API of gapless, and the composition root that wires it.
+
+It reads :class:`~gapless.core.config.Settings` once, opens the stores they name and
+hands them to each stage. It holds no domain logic of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from gapless.core.config import CONFIG_FILE, STATE_DIR, Settings, default_config_text
+from gapless.core.errors import ConfigError, GaplessError
+from gapless.stores.artifacts import ArtifactStore
+from gapless.stores.sql import MetadataStore
+from gapless.tracking import ACTIVE_RUN, DEFAULT_EXPERIMENT, ActiveRun, Tracking
+
+_AUTO: Any = object()
+
+
+def find_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The nearest folder at or above ``start`` holding gapless.yaml, else ``start`` itself."""
+    here = Path(start or os.getcwd()).expanduser().resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return here
+
+
+class Workspace:
+    """A gapless workspace: settings, stores and the lifecycle stages over them.
+
+    ``Workspace(path)`` opens the workspace at ``path`` (default: the nearest folder
+    with a gapless.yaml, or the current one); keyword arguments override settings,
+    e.g. ``Workspace(".", metadata_uri="postgresql+psycopg://...")``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, **overrides: Any) -> None:
+        root = Path(path).expanduser() if path is not None else find_root()
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"workspace path {root} is a file; give a folder")
+        self.settings = Settings.load(root, **overrides)
+        self.root = self.settings.root
+        self.metadata = MetadataStore(self.settings.metadata_uri)
+        try:
+            self.artifacts = ArtifactStore.open(
+                self.settings.artifact_uri, self.settings.artifact_options
+            )
+        except GaplessError:
+            self.metadata.dispose()
+            raise
+        self.runs = Tracking(self.metadata, self.artifacts)
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = ".", **overrides: Any) -> Workspace:
+        """Create gapless.yaml and .gapless/ in ``path`` (existing ones are kept) and open it."""
+        root = Path(path).expanduser().resolve()
+        try:
+            (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
+            config = root / CONFIG_FILE
+            if not config.exists():
+                config.write_text(default_config_text(), encoding="utf-8")
+            ignore = root / STATE_DIR / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("*\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot create a workspace in {root}: {exc.strerror or exc}") from exc
+        return cls(root, **overrides)
+
+    def start_run(
+        self,
+        experiment: str = DEFAULT_EXPERIMENT,
+        name: str | None = None,
+        *,
+        parent: ActiveRun | str | None = _AUTO,
+        tags: dict[str, Any] | None = None,
+    ) -> ActiveRun:
+        """Start a tracked run in this workspace (see :meth:`Tracking.start_run`)."""
+        if parent is _AUTO:
+            return self.runs.start_run(experiment, name, tags=tags)
+        return self.runs.start_run(experiment, name, parent=parent, tags=tags)
+
+    def close(self) -> None:
+        self.metadata.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+
+def start_run(
+    experiment: str = DEFAULT_EXPERIMENT,
+    name: str | None = None,
+    *,
+    workspace: Workspace | str | os.PathLike[str] | None = None,
+    parent: ActiveRun | str | None = _AUTO,
+    tags: dict[str, Any] | None = None,
+) -> ActiveRun:
+    """Start a tracked run, MLflow-style::
+
+        with gapless.start_run(experiment="churn", name="rf") as run:
+            run.log_param("max_depth", 8)
+            run.log_metric("auc", 0.91)
+
+    Inside another run it nests under it and uses that run's workspace; otherwise it
+    opens ``workspace`` (default: the nearest gapless.yaml above the current folder).
+    """
+    active = ACTIVE_RUN.get()
+    if workspace is None and active is not None:
+        tracking = active.tracking
+    elif isinstance(workspace, Workspace):
+        tracking = workspace.runs
+    else:
+        tracking = Workspace(workspace).runs
+    if parent is _AUTO:
+        return tracking.start_run(experiment, name, tags=tags)
+    return tracking.start_run(experiment, name, parent=parent, tags=tags)
