@@ -43,8 +43,9 @@ class FilterSyntaxError(ValidationError):
     def __init__(self, message: str, *, text: str, position: int) -> None:
         self.text = text
         self.position = position
-        pointer = f"\n  {text}\n  {' ' * position}^"
-        super().__init__(f"{message} at position {position}{pointer}")
+        near = text[position : position + 20]
+        where = f"near {near!r}" if near else "at the end"
+        super().__init__(f"filter {text!r}: {message} at position {position} ({where})")
 
 
 class NotFoundError(GaplessError):

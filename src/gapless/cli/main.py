@@ -1,0 +1,62 @@
+"""The ``gapless`` command: a thin Typer skin over :class:`gapless.Workspace`.
+
+Every GaplessError is caught here, once, and printed as one line with exit code 2;
+``--debug`` (or GAPLESS_DEBUG=1) shows the traceback instead. Command modules import
+heavy libraries inside their functions so ``gapless --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from gapless.cli import db, demo, runs, workspace_cmds
+from gapless.core.errors import GaplessError
+
+app = typer.Typer(
+    name="gapless",
+    help="The production-ML lifecycle in one tool: data, training, tracking, registry, "
+    "serving, monitoring, retraining.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    workspace: str = typer.Option(
+        None, "--workspace", "-w", envvar="GAPLESS_WORKSPACE",
+        help="Workspace folder (default: nearest gapless.yaml above the current folder).",
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+) -> None:
+    ctx.obj = {"workspace": workspace, "debug": debug}
+
+
+app.command("init")(workspace_cmds.init)
+app.command("demo")(demo.demo)
+app.add_typer(db.app, name="db")
+app.add_typer(runs.app, name="runs")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    debug = "--debug" in sys.argv or os.environ.get("GAPLESS_DEBUG") == "1"
+    try:
+        app()
+    except GaplessError as exc:
+        if debug:
+            raise
+        from gapless.cli.render import error_console
+
+        error_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False,
+                              soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    run()
