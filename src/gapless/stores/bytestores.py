@@ -122,8 +122,9 @@ class FsspecByteStore:
         return f"{self.base}/{safe_relative_path(key, what='artifact key')}"
 
     def put_file(self, source: Path, key: str) -> None:
+        full = self._full(key)
         try:
-            self.fs.put_file(str(source), self._full(key))
+            self.fs.put_file(str(source), full)
         except Exception as exc:  # drivers raise OSError, botocore and aiohttp errors alike
             raise StoreWriteError(
                 f"cannot upload artifact {key!r} to {self.location}: {exc}; "
@@ -132,8 +133,9 @@ class FsspecByteStore:
 
     @contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:
+        full = self._full(key)
         try:
-            handle = self.fs.open(self._full(key), "rb")
+            handle = self.fs.open(full, "rb")
         except FileNotFoundError as exc:
             raise NotFoundError(f"artifact {key!r} is not in {self.location}") from exc
         except Exception as exc:
@@ -144,8 +146,9 @@ class FsspecByteStore:
             yield handle
 
     def exists(self, key: str) -> bool:
+        full = self._full(key)
         try:
-            return bool(self.fs.exists(self._full(key)))
+            return bool(self.fs.exists(full))
         except Exception as exc:
             raise StoreUnavailableError(
                 f"cannot reach artifact store {self.location}: {exc}"

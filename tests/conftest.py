@@ -1,0 +1,164 @@
+"""Shared fixtures: real services (PostgreSQL, moto's S3 server) and throwaway workspaces.
+
+A service-backed test is skipped only when the service is absent *and*
+GAPLESS_REQUIRE_SERVICES is unset; CI sets it, so there every such test runs or fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get(
+    "GAPLESS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_SERVICES = os.environ.get("GAPLESS_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+def service_missing(name: str, reason: str) -> None:
+    message = f"{name} is not available: {reason}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (GAPLESS_REQUIRE_SERVICES is set)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- PostgreSQL -----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    try:
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
+                                 connect_args={"connect_timeout": 5})
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        service_missing("PostgreSQL", str(exc).splitlines()[0])
+    name = f"gapless_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """A URL into the session database whose search_path is a new, empty schema."""
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(postgres_database, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return f"{postgres_database}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every metadata-store contract test runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/meta.db"
+    return request.getfixturevalue("postgres_url")
+
+
+# -- S3 (moto's standalone server on loopback) ---------------------------------------
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1, started once per session and stopped by PID."""
+    try:
+        import moto.server  # noqa: F401
+        import s3fs  # noqa: F401
+    except ImportError as exc:
+        service_missing("moto S3 server", f"{exc.name} is not installed")
+    port = free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"moto-{port}.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    service_missing("moto S3 server", f"it did not start (see {log.name})")
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return s3_server
+
+
+@pytest.fixture
+def s3_bucket(s3_env: str) -> str:
+    """A new, empty bucket on the moto server; returns its name."""
+    import boto3
+
+    name = f"gapless-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_env, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["local", "s3"])
+def artifact_location(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict]:
+    """Every artifact-store contract test runs on a local folder and on S3."""
+    if request.param == "local":
+        return str(tmp_path / "artifacts"), {}
+    bucket = request.getfixturevalue("s3_bucket")
+    endpoint = request.getfixturevalue("s3_env")
+    return f"s3://{bucket}/prefix", {"endpoint_url": endpoint}
+
+
+# -- Workspaces -----------------------------------------------------------------------
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """An embedded (SQLite + local folder) workspace in a temporary folder."""
+    from gapless import Workspace
+
+    for name in ("METADATA_URI", "ARTIFACT_URI", "ONLINE_URI", "COMPUTE_URI", "WORKSPACE"):
+        monkeypatch.delenv(f"GAPLESS_{name}", raising=False)
+    ws = Workspace.init(tmp_path / "ws")
+    try:
+        yield ws
+    finally:
+        ws.close()
