@@ -65,7 +65,9 @@ class Workspace:
             if not ignore.exists():
                 ignore.write_text("*\n", encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot create a workspace in {root}: {exc.strerror or exc}") from exc
+            raise ConfigError(
+                f"cannot create a workspace in {root}: {exc.strerror or exc}"
+            ) from exc
         return cls(root, **overrides)
 
     def start_run(

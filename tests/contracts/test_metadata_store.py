@@ -28,7 +28,8 @@ def test_opening_applies_migrations_to_head(metadata_uri: str) -> None:
     store = MetadataStore(metadata_uri)
     with store.read() as conn:
         assert current_revision(conn) == HEAD_REVISION == script_head()
-        assert {"runs", "params", "metrics", "latest_metrics"} <= set(sa.inspect(conn).get_table_names())
+        tables = set(sa.inspect(conn).get_table_names())
+        assert {"runs", "params", "metrics", "latest_metrics"} <= tables
     store.dispose()
 
 

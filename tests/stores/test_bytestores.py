@@ -10,7 +10,7 @@ from gapless.stores.bytestores import LocalByteStore, open_byte_store
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown artifact store scheme 'ftp'.*known schemes: .*s3"):
+    with pytest.raises(ConfigError, match=r"unknown artifact store scheme 'ftp'.*known.*s3"):
         open_byte_store("ftp://host/path")
 
 

@@ -7,7 +7,7 @@ from gapless.stores.sql import MetadataStore
 
 
 def test_head_constant_matches_alembic_scripts() -> None:
-    assert HEAD_REVISION == script_head()
+    assert script_head() == HEAD_REVISION
 
 
 def test_upgrade_is_explicit_and_idempotent(tmp_path: Path) -> None:

@@ -80,9 +80,8 @@ def test_params_are_immutable(workspace: Workspace) -> None:
     (lambda r: r.set_tag(" padded", 1), "tag key"),
 ])
 def test_bad_values_are_named(workspace: Workspace, call, message: str) -> None:  # type: ignore[no-untyped-def]
-    with workspace.start_run("exp") as run:
-        with pytest.raises(ValidationError, match=message):
-            call(run)
+    with workspace.start_run("exp") as run, pytest.raises(ValidationError, match=message):
+        call(run)
 
 
 def test_artifacts_round_trip_and_verify(workspace: Workspace, tmp_path: Path) -> None:
@@ -121,9 +120,8 @@ def test_failed_upload_leaves_no_record(s3_env: str, tmp_path: Path) -> None:
                    artifact_options={"endpoint_url": s3_env})
     source = tmp_path / "model.bin"
     source.write_bytes(b"weights")
-    with ws.start_run("exp") as run:
-        with pytest.raises(StoreWriteError, match="no-such-bucket"):
-            run.log_artifact(source)
+    with ws.start_run("exp") as run, pytest.raises(StoreWriteError, match="no-such-bucket"):
+        run.log_artifact(source)
     assert ws.runs.artifacts(run.id) == []
     ws.close()
 

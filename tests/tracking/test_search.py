@@ -73,7 +73,8 @@ def test_values_are_never_spliced_into_sql() -> None:
     from gapless.tracking.query import compile_filter
 
     hostile = "x'; DROP TABLE runs; --"
-    clause = compile_filter(parse_filter(f"params.model = '{hostile.replace(chr(39), chr(39) * 2)}'"))
+    quoted = hostile.replace("'", "''")
+    clause = compile_filter(parse_filter(f"params.model = '{quoted}'"))
     compiled = clause.compile(dialect=sa.dialects.sqlite.dialect())
     assert "DROP TABLE" not in str(compiled)
     assert hostile in compiled.params.values()

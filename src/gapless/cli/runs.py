@@ -22,7 +22,9 @@ _STATUS_STYLE = {"FINISHED": "green", "RUNNING": "yellow", "FAILED": "red", "KIL
 @app.command("list")
 def list_runs(
     ctx: typer.Context,
-    experiment: list[str] = typer.Option(None, "--experiment", "-e", help="Only these experiments."),
+    experiment: list[str] = typer.Option(
+        None, "--experiment", "-e", help="Only these experiments."
+    ),
     filter: str = typer.Option(
         None, "--filter", "-f",
         help="e.g. \"metrics.auc > 0.8 and params.model = 'rf'\" (grammar: README).",

@@ -83,11 +83,9 @@ class LocalByteStore:
     @contextmanager
     def open(self, key: str) -> Iterator[BinaryIO]:
         path = self.path(key)
-        try:
-            handle = open(path, "rb")
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"artifact {key!r} is not in {self.root}") from exc
-        with handle:
+        if not path.is_file():
+            raise NotFoundError(f"artifact {key!r} is not in {self.root}")
+        with open(path, "rb") as handle:
             yield handle
 
     def exists(self, key: str) -> bool:

@@ -59,10 +59,7 @@ def _compile_comparison(node: Comparison) -> sa.ColumnElement[bool]:
         return exists if node.op == "is not null" else sa.not_(exists)
     values = node.value if isinstance(node.value, tuple) else (node.value,)
     numeric = all(isinstance(v, float) for v in values)
-    if field.entity == "params" and numeric:
-        column = table.c.value_num
-    else:
-        column = table.c.value
+    column = table.c.value_num if field.entity == "params" and numeric else table.c.value
     return sa.exists().where(has_key, _compare(column, node.op, node.value))
 
 

@@ -194,7 +194,8 @@ class ActiveRun:
         elif not isinstance(step, numbers.Integral) or isinstance(step, bool):
             raise ValidationError(f"metric {key!r}: step must be an integer, got {step!r}")
         self._steps[key] = max(int(step), self._steps.get(key, -1))
-        return MetricPoint(key, float(value), int(step), time.time() if timestamp is None else timestamp)
+        when = time.time() if timestamp is None else float(timestamp)
+        return MetricPoint(key, float(value), int(step), when)
 
     def _write(self, batch: Batch) -> None:
         self.tracking.repository.write_batch(

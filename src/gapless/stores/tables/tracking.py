@@ -69,7 +69,9 @@ tags = Table(
 metrics = Table(
     "metrics",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("run_id", RUN_ID, ForeignKey("runs.id"), nullable=False),
     Column("key", KEY, nullable=False),
     # NULL stands for NaN: SQLite cannot store NaN.

@@ -1,0 +1,5 @@
+"""``python -m gapless`` runs the CLI."""
+
+from gapless.cli.main import run
+
+run()

@@ -1,0 +1,96 @@
+"""The CLI skin: in-process with Typer's runner, and as a real process for error handling."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gapless import Workspace
+from gapless.cli.main import app
+
+runner = CliRunner()
+
+
+def gapless_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAPLESS_")}
+    return subprocess.run([sys.executable, "-m", "gapless.cli.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def populated(workspace: Workspace) -> Workspace:
+    for name, auc, model in [("rf", 0.91, "rf"), ("lr", 0.79, "lr")]:
+        with workspace.start_run("exp", name) as run:
+            run.log_params({"model": model})
+            run.log_metric("auc", auc)
+    return workspace
+
+
+def test_init_creates_settings_and_state(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path / "proj")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "proj" / "gapless.yaml").is_file()
+    assert (tmp_path / "proj" / ".gapless" / "meta.db").is_file()
+    assert "Workspace ready" in result.output
+
+
+def test_runs_list_filters_and_orders(populated: Workspace) -> None:
+    result = runner.invoke(app, ["-w", str(populated.root), "runs", "list",
+                                 "-f", "metrics.auc > 0.8", "-o", "metrics.auc DESC"])
+    assert result.exit_code == 0, result.output
+    assert "rf" in result.output and "0.91" in result.output and "0.79" not in result.output
+
+
+def test_runs_show_and_compare(populated: Workspace) -> None:
+    ids = [run.id for run in populated.runs.search(order_by="metrics.auc DESC")]
+    shown = runner.invoke(app, ["-w", str(populated.root), "runs", "show", ids[0][:8]])
+    assert shown.exit_code == 0, shown.output
+    assert ids[0] in shown.output and "model" in shown.output and "python" in shown.output
+    compared = runner.invoke(app, ["-w", str(populated.root), "runs", "compare", *ids])
+    assert compared.exit_code == 0, compared.output
+    assert "params.model" in compared.output and "metrics.auc" in compared.output
+
+
+def test_db_upgrade_and_current(populated: Workspace) -> None:
+    result = runner.invoke(app, ["-w", str(populated.root), "db", "upgrade"])
+    assert result.exit_code == 0 and "already up to date" in result.output
+    result = runner.invoke(app, ["-w", str(populated.root), "db", "current"])
+    assert "up to date" in result.output
+
+
+def test_user_error_is_one_line_exit_2_no_traceback(populated: Workspace) -> None:
+    done = gapless_cli("-w", str(populated.root), "runs", "list", "-f", "metrics.auc >> 1")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "position 13" in lines[0]
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_debug_shows_the_traceback(populated: Workspace) -> None:
+    done = gapless_cli("--debug", "-w", str(populated.root), "runs", "show", "ffffffffff")
+    assert done.returncode != 0 and "Traceback" in done.stderr and "NotFoundError" in done.stderr
+
+
+def test_bad_store_uri_in_settings_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "gapless.yaml").write_text("metadata_uri: oracle://db/x\n")
+    done = gapless_cli("runs", "list", cwd=tmp_path)
+    assert done.returncode == 2 and "unsupported metadata URI scheme 'oracle'" in done.stderr
+
+
+@pytest.mark.slow
+def test_demo_tracks_a_model_comparison(tmp_path: Path) -> None:
+    done = gapless_cli("demo", "--dir", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    assert "best CV AUC first" in done.stdout and "baseline-prior" in done.stdout
+    with Workspace(tmp_path / "demo") as ws:
+        children = ws.runs.search("parent_id is not null", experiment="demo-breast-cancer")
+        assert len(children) == 5
+        assert all(run.status == "FINISHED" and "cv_auc" in run.metrics for run in children)
+        best = max(children, key=lambda run: run.metrics["cv_auc"])
+        baseline = next(run for run in children if run.name == "baseline-prior")
+        assert best.metrics["test_auc"] > baseline.metrics["test_auc"] + 0.3
