@@ -1,0 +1,1 @@
+"""HTML reports: Jinja2 templates with Plotly figures, JavaScript embedded so they open offline."""
