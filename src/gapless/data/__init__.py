@@ -1,0 +1,1 @@
+"""Data: sources, versioned snapshots with lineage, validation, cleaning, profiling, diff."""
