@@ -30,7 +30,6 @@ def classify(
     avg_length: float | None = None,
 ) -> str:
     """The semantic type of one column from its Arrow type and a few statistics."""
-    import pyarrow as pa
     import pyarrow.types as pat
 
     if pat.is_dictionary(arrow_type):
@@ -44,7 +43,9 @@ def classify(
         return "identifier" if all_distinct and _ID_NAME.search(name) else "integer"
     if pat.is_floating(arrow_type) or pat.is_decimal(arrow_type):
         return "float"
-    if pat.is_string(arrow_type) or pat.is_large_string(arrow_type) or arrow_type == pa.string_view():
+    if pat.is_string(arrow_type) or pat.is_large_string(arrow_type) or pat.is_string_view(
+        arrow_type
+    ):
         if avg_length is not None and avg_length >= TEXT_MIN_AVG_LENGTH:
             return "text"
         if distinct <= MAX_CATEGORIES or distinct <= MAX_CATEGORY_FRACTION * non_null:
@@ -60,7 +61,10 @@ def infer_types(frame: Any) -> dict[str, str]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    if isinstance(frame, pa.Table):
+        table = frame
+    else:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     types = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         non_null = len(column) - column.null_count
