@@ -12,6 +12,7 @@ from typing import Any
 
 from gapless.core.config import CONFIG_FILE, STATE_DIR, Settings, default_config_text
 from gapless.core.errors import ConfigError, GaplessError
+from gapless.data.versions import DataVersions
 from gapless.stores.artifacts import ArtifactStore
 from gapless.stores.sql import MetadataStore
 from gapless.tracking import ACTIVE_RUN, DEFAULT_EXPERIMENT, ActiveRun, Tracking
@@ -51,6 +52,12 @@ class Workspace:
             self.metadata.dispose()
             raise
         self.runs = Tracking(self.metadata, self.artifacts)
+        self.data = DataVersions(
+            self.metadata, self.artifacts,
+            scratch_dir=self.settings.state_dir / "tmp",
+            cache_dir=self.settings.state_dir / "cache" / "datasets",
+            storage_options=self._storage_options,
+        )
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".", **overrides: Any) -> Workspace:
@@ -82,6 +89,13 @@ class Workspace:
         if parent is _AUTO:
             return self.runs.start_run(experiment, name, tags=tags)
         return self.runs.start_run(experiment, name, parent=parent, tags=tags)
+
+    def _storage_options(self, uri: str) -> dict[str, Any]:
+        """fsspec options for reading ``uri``: the artifact store's, when on the same scheme."""
+        scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+        artifact_scheme = (self.settings.artifact_uri.split("://", 1)[0]
+                           if "://" in self.settings.artifact_uri else "file")
+        return dict(self.settings.artifact_options) if scheme == artifact_scheme != "file" else {}
 
     def close(self) -> None:
         self.metadata.dispose()

@@ -63,3 +63,47 @@ class RunRecord:
 
 
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version of a dataset: a Parquet snapshot plus what is known about it."""
+
+    id: int
+    dataset: str
+    version: int
+    digest: str
+    size: int
+    row_count: int
+    columns: tuple[Mapping[str, object], ...]
+    kind: str  # ingest | clean | quarantine | derived
+    source_uri: str | None
+    query: str | None
+    time_column: str | None
+    description: str | None
+    spec: Mapping[str, object] | None
+    created_by: str
+    created_at: float
+    parents: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.version}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [str(c["name"]) for c in self.columns]
+
+    def column(self, name: str) -> Mapping[str, object]:
+        for column in self.columns:
+            if column["name"] == name:
+                return column
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    """A dataset version and the versions it was derived from, back to the sources."""
+
+    version: DatasetVersion
+    parents: tuple[LineageNode, ...] = ()

@@ -1,4 +1,4 @@
-"""Names and references: SHA-256 digests and safe relative paths.
+"""Names and references: ``name@version`` refs, SHA-256 digests and safe relative paths.
 
 Every name that becomes part of a storage path passes through
 :func:`safe_relative_path` first, so no user-supplied name can point outside
@@ -8,6 +8,7 @@ the root it is stored under.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from gapless.core.errors import SecurityError, ValidationError
 
@@ -41,3 +42,47 @@ def safe_relative_path(name: str, *, what: str = "path") -> str:
     if not parts:
         raise ValidationError(f"{what} {name!r} names no file")
     return "/".join(parts)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][\w\-.]{0,249}$")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """``name@selector``: a version number (``sales@3``), ``latest``, or an alias."""
+
+    name: str
+    selector: str = "latest"
+
+    @property
+    def version(self) -> int | None:
+        return int(self.selector) if self.selector.isdigit() else None
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.selector}"
+
+
+def check_name(name: str, *, what: str = "name") -> str:
+    """Names of datasets and models: letters, digits, ``_ - .``; start with a letter or digit."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError(
+            f"{what} {name!r} is not valid: use up to 250 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def parse_ref(text: str, *, what: str = "reference") -> Ref:
+    """Parse ``name``, ``name@3``, ``name@latest`` or ``name@alias``; a bare name means latest."""
+    if not isinstance(text, str):
+        raise ValidationError(f"{what} must be text like 'sales@3', got {text!r}")
+    name, _, selector = text.partition("@")
+    check_name(name, what=what)
+    selector = selector or "latest"
+    if not re.match(r"^[A-Za-z0-9][\w\-]*$", selector):
+        raise ValidationError(
+            f"{what} {text!r}: after '@' give a version number, 'latest' or an alias"
+        )
+    if selector.isdigit() and int(selector) < 1:
+        raise ValidationError(f"{what} {text!r}: versions start at 1")
+    return Ref(name, selector.lower() if selector.lower() == "latest" else selector)

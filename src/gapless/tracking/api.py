@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import time
 import uuid
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gapless.core.errors import NotFoundError, ValidationError
+from gapless.core.identity import current_user
 from gapless.core.records import ArtifactRecord, Experiment, MetricPoint, RunRecord
 from gapless.core.refs import safe_relative_path
 from gapless.stores.artifacts import ArtifactStore
@@ -66,7 +66,7 @@ class Tracking:
         run_tags = dict(self._environment_tags())
         run_tags.update({check_key(k, "tag"): str(v) for k, v in (tags or {}).items()})
         self.repository.create_run(
-            run_id=run_id, experiment=experiment, name=run_name, user=_user(),
+            run_id=run_id, experiment=experiment, name=run_name, user=current_user(),
             parent_id=parent_id, start_time=time.time(), run_tags=run_tags,
         )
         return ActiveRun(self, run_id=run_id, name=run_name, experiment=experiment,
@@ -128,8 +128,3 @@ class Tracking:
         return self._environment
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

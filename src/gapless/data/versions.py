@@ -1,0 +1,200 @@
+"""``workspace.data``: add, find, load and trace immutable dataset versions.
+
+Adding streams the source into a Parquet snapshot in a workspace scratch folder,
+hashes it, computes column statistics, uploads it to the artifact store and only
+then records the version, in one transaction. Any failure before the record is
+written removes the scratch file and any blob this call uploaded, so neither store
+is left with half a version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gapless.core.errors import ValidationError
+from gapless.core.identity import current_user
+from gapless.core.records import DatasetVersion, LineageNode
+from gapless.core.refs import check_name, parse_ref
+from gapless.data.repository import DataRepository
+from gapless.data.snapshot import write_snapshot
+from gapless.data.sources import open_source
+from gapless.data.stats import column_stats
+from gapless.stores.artifacts import ArtifactStore, blob_key
+from gapless.stores.sql import MetadataStore
+
+KINDS = ("ingest", "clean", "quarantine", "derived")
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """The version ``add`` produced, or the existing one with identical content."""
+
+    version: DatasetVersion
+    created: bool
+
+    @property
+    def message(self) -> str:
+        v = self.version
+        if self.created:
+            return f"added {v.ref}: {v.row_count:,} rows x {len(v.columns)} columns"
+        return f"no new version: the content is identical to {v.ref}"
+
+
+class DataVersions:
+    """Dataset versions of one workspace."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        *,
+        scratch_dir: Path,
+        cache_dir: Path,
+        storage_options: Callable[[str], Mapping[str, Any]] = lambda uri: {},
+    ) -> None:
+        self.repository = DataRepository(store)
+        self.artifacts = artifacts
+        self.scratch_dir = scratch_dir
+        self.cache_dir = cache_dir
+        self.storage_options = storage_options
+
+    def add(
+        self,
+        name: str,
+        source: Any,
+        *,
+        query: str | None = None,
+        table: str | None = None,
+        time_column: str | None = None,
+        description: str | None = None,
+        format: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        parents: Iterable[str] = (),
+        kind: str = "ingest",
+        spec: Mapping[str, Any] | None = None,
+        on_rows: Callable[[int], None] | None = None,
+        **read_options: Any,
+    ) -> AddResult:
+        """Snapshot ``source`` as the next version of dataset ``name``.
+
+        ``source`` is a path or fsspec URI (CSV, Parquet file/folder/glob, JSON Lines), a
+        SQLAlchemy URL with ``query`` or ``table``, or a pandas/polars DataFrame or Arrow
+        table. ``read_options`` go to the reader: ``delimiter``, ``encoding``,
+        ``column_types`` (e.g. ``{"age": "float"}``), ``null_values``.
+        """
+        check_name(name, what="dataset name")
+        if kind not in KINDS:
+            raise ValidationError(f"kind must be one of {KINDS}, got {kind!r}")
+        parent_versions = [self.get(ref) for ref in parents]
+        if isinstance(source, str | os.PathLike) and storage_options is None:
+            storage_options = self.storage_options(str(source))
+        opened = open_source(source, format=format, query=query, table=table,
+                             storage_options=storage_options, **read_options)
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.scratch_dir, prefix="add-") as scratch:
+            snapshot = write_snapshot(opened, Path(scratch) / "snapshot.parquet", on_rows=on_rows)
+            existing = self.repository.with_digest(name, snapshot.digest)
+            if existing is not None:
+                return AddResult(existing, created=False)
+            columns = column_stats(snapshot.path, snapshot.schema, snapshot.rows)
+            _check_time_column(time_column, columns, opened.uri)
+            uploaded_now = not self.artifacts.exists(snapshot.digest)
+            self.artifacts.put_file(snapshot.path)
+            fields = {
+                "digest": snapshot.digest, "size": snapshot.size, "row_count": snapshot.rows,
+                "columns_json": json.dumps(columns), "kind": kind, "source_uri": opened.uri,
+                "query": opened.query, "time_column": time_column, "description": description,
+                "spec_json": json.dumps(dict(spec), default=str) if spec else None,
+                "created_by": current_user(), "created_at": time.time(),
+            }
+            try:
+                version = self.repository.insert_version(
+                    name, fields, [p.id for p in parent_versions]
+                )
+            except BaseException:
+                if uploaded_now:
+                    self.artifacts.bytes.delete(blob_key(snapshot.digest))
+                raise
+            self._cache(snapshot.path, snapshot.digest)
+        return AddResult(version, created=True)
+
+    def get(self, ref: str) -> DatasetVersion:
+        """The version named by ``ref``: ``name``, ``name@3`` or ``name@latest``."""
+        return self.repository.find(parse_ref(ref, what="dataset reference"))
+
+    def versions(self, name: str | None = None) -> list[DatasetVersion]:
+        """All versions of ``name`` (every dataset when None), oldest first."""
+        if name is not None:
+            check_name(name, what="dataset name")
+        return self.repository.versions(name)
+
+    def path(self, ref: str | DatasetVersion) -> Path:
+        """A local copy of the version's Parquet snapshot, verified against its SHA-256."""
+        version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
+        cached = self.cache_dir / f"{version.digest}.parquet"
+        if not cached.exists():
+            self.artifacts.download(version.digest, cached)
+        return cached
+
+    def load(self, ref: str | DatasetVersion, columns: list[str] | None = None) -> Any:
+        """The version as a pandas DataFrame (``columns`` to read only some)."""
+        import pyarrow.parquet as pq
+
+        version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
+        if columns:
+            missing = sorted(set(columns) - set(version.column_names))
+            if missing:
+                raise ValidationError(f"dataset {version.ref} has no column(s) {missing}")
+        return pq.read_table(self.path(version), columns=columns).to_pandas()
+
+    def lineage(self, ref: str | DatasetVersion) -> LineageNode:
+        """The version with its parents, recursively, back to the ingested sources."""
+        version = ref if isinstance(ref, DatasetVersion) else self.get(ref)
+
+        def build(node: DatasetVersion, seen: frozenset[int]) -> LineageNode:
+            parents = tuple(
+                build(self.repository.by_id(pid), seen | {node.id})
+                for pid in self.repository.parent_ids(node.id) if pid not in seen
+            )
+            return LineageNode(node, parents)
+
+        return build(version, frozenset())
+
+    def _cache(self, snapshot: Path, digest: str) -> None:
+        """Keep the freshly written snapshot as the local copy, saving a download later."""
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            target = self.cache_dir / f"{digest}.parquet"
+            if not target.exists():
+                tmp = target.with_name(f".{target.name}.tmp")
+                shutil.copyfile(snapshot, tmp)
+                os.replace(tmp, target)
+        except OSError:
+            pass  # the cache is an optimisation; the artifact store holds the truth
+
+
+def _check_time_column(name: str | None, columns: list[dict[str, Any]], uri: str) -> None:
+    if name is None:
+        return
+    found = next((c for c in columns if c["name"] == name), None)
+    if found is None:
+        raise ValidationError(
+            f"{uri}: time column {name!r} is not among the columns "
+            f"{[c['name'] for c in columns][:20]}"
+        )
+    if found["semantic"] != "datetime":
+        raise ValidationError(
+            f"{uri}: time column {name!r} holds {found['type']}, not dates or times; declare it "
+            f"(Python: column_types={{{name!r}: 'datetime'}}, CLI: --type {name}=datetime)"
+        )
+
+
+__all__ = ["AddResult", "DataVersions"]
