@@ -138,11 +138,15 @@ def test_artifacts_on_s3(s3_bucket: str, s3_env: str, tmp_path: Path) -> None:
 def test_environment_is_captured(workspace: Workspace) -> None:
     with workspace.start_run("exp") as run:
         pass
-    tags = workspace.runs.get(run.id).tags
-    assert tags["gapless.python"] == ".".join(map(str, sys.version_info[:3]))
-    assert '"gapless"' in tags["gapless.packages"] and tags["gapless.host"]
-    assert len(tags["gapless.git.commit"]) == 40  # the test suite runs inside a git checkout
-    assert tags["gapless.git.dirty"] in ("true", "false")
+    env = workspace.runs.get(run.id).environment
+    assert env["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert "gapless" in env["packages"] and env["host"]
+    assert len(env["git_commit"]) == 40  # the test suite runs inside a git checkout
+    assert env["git_dirty"] in (True, False)
+    with workspace.start_run("exp") as second:
+        pass
+    assert workspace.runs.get(second.id).environment == env  # stored once, shared
+    assert workspace.runs.search(f"run_id = '{run.id}'")[0].environment is None
 
 
 def test_a_run_left_open_is_flushed_and_finished_at_exit(workspace: Workspace) -> None:

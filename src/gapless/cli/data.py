@@ -109,7 +109,8 @@ def show(
         tree = ws.data.lineage(version) if lineage else None
     out = console()
     out.print(f"[bold]{version.ref}[/] ({version.kind})  {version.row_count:,} rows x "
-              f"{len(version.columns)} columns  {_size(version.size)}  sha256:{version.digest[:16]}")
+              f"{len(version.columns)} columns  {_size(version.size)}  "
+              f"sha256:{version.digest[:16]}")
     out.print(f"created {when(version.created_at)} by {version.created_by}"
               + (f"  source {version.source_uri}" if version.source_uri else "")
               + (f"  parents {', '.join(version.parents)}" if version.parents else ""))

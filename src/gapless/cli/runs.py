@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import typer
@@ -57,11 +56,10 @@ def show(ctx: typer.Context, run_id: str = typer.Argument(..., help="Run id or 6
               + (f"  parent {run.parent_id}" if run.parent_id else ""))
     out.print(_key_values("params", run.params))
     out.print(_key_values("metrics (latest)", {k: number(v) for k, v in run.metrics.items()}))
-    user_tags = {k: v for k, v in run.tags.items() if not k.startswith("gapless.")}
-    env = {k[len("gapless."):]: v for k, v in run.tags.items() if k.startswith("gapless.")}
-    if "packages" in env:
-        env["packages"] = ", ".join(f"{k} {v}" for k, v in json.loads(env["packages"]).items())
-    out.print(_key_values("tags", user_tags))
+    env = dict(run.environment or {})
+    if isinstance(env.get("packages"), dict):
+        env["packages"] = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
+    out.print(_key_values("tags", dict(run.tags)))
     out.print(_key_values("environment", env))
     table = Table(title="artifacts", title_justify="left")
     for column in ("path", "size", "sha256"):

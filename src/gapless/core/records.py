@@ -8,6 +8,9 @@ from types import MappingProxyType
 
 
 def _frozen(mapping: Mapping[str, object] | None) -> Mapping[str, object]:
+    """A read-only view; an existing view is kept as is (no copy on the hot path)."""
+    if isinstance(mapping, MappingProxyType):
+        return mapping
     return MappingProxyType(dict(mapping or {}))
 
 
@@ -52,6 +55,7 @@ class RunRecord:
     params: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, object] | None = None  # loaded by get(), not by search()
 
     def __post_init__(self) -> None:
         for name in ("params", "metrics", "tags"):

@@ -30,7 +30,8 @@ def column_stats(path: Path, schema: Any, rows: int) -> list[dict[str, Any]]:
 
     parts: list[str] = []
     plan: list[tuple[str, list[str]]] = []
-    distinct = "count(DISTINCT {c})" if rows <= EXACT_DISTINCT_ROWS else "approx_count_distinct({c})"
+    exact = rows <= EXACT_DISTINCT_ROWS
+    distinct = "count(DISTINCT {c})" if exact else "approx_count_distinct({c})"
     for index, field in enumerate(schema):
         c = quote(field.name)
         wanted = {"non_null": f"count({c})", "distinct": distinct.format(c=c)}

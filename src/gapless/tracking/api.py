@@ -38,7 +38,7 @@ class Tracking:
         self.artifact_store = artifacts
         self.flush_interval = flush_interval
         self._capture_env = capture_env
-        self._environment: dict[str, str] | None = None
+        self._environment: dict[str, Any] | None = None
 
     def start_run(
         self,
@@ -63,11 +63,11 @@ class Tracking:
         run_name = name or f"run-{run_id[:8]}"
         if not isinstance(run_name, str) or len(run_name) > 250:
             raise ValidationError(f"run name must be text of at most 250 characters, got {name!r}")
-        run_tags = dict(self._environment_tags())
-        run_tags.update({check_key(k, "tag"): str(v) for k, v in (tags or {}).items()})
+        run_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         self.repository.create_run(
             run_id=run_id, experiment=experiment, name=run_name, user=current_user(),
             parent_id=parent_id, start_time=time.time(), run_tags=run_tags,
+            environment=self._environment_once(),
         )
         return ActiveRun(self, run_id=run_id, name=run_name, experiment=experiment,
                          parent_id=parent_id, flush_interval=self.flush_interval)
@@ -120,9 +120,10 @@ class Tracking:
                 return record
         raise NotFoundError(f"run {run_id} has no artifact {path!r}")
 
-    def _environment_tags(self) -> dict[str, str]:
+    def _environment_once(self) -> dict[str, Any] | None:
+        """Captured on the first run of this process, then reused (git calls are slow)."""
         if not self._capture_env:
-            return {}
+            return None
         if self._environment is None:
             self._environment = capture_environment(os.getcwd())
         return self._environment

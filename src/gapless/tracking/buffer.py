@@ -73,27 +73,31 @@ class WriteBuffer:
         elif size >= self._max_items:
             self._wake.set()
 
-    def flush(self) -> None:
-        """Write everything buffered so far, in the caller's thread."""
+    def flush(self, write: Callable[[Batch], None] | None = None) -> None:
+        """Write everything buffered so far, in the caller's thread (with ``write`` if given)."""
         with self._flush_lock:
             with self._lock:
                 batch, self._pending = self._pending, Batch()
-            if not batch:
+            if not batch and write is None:
                 return
             try:
-                self._write(batch)
+                (write or self._write)(batch)
             except BaseException:
                 with self._lock:
                     self._pending = batch.then(self._pending)
                 raise
 
-    def close(self) -> None:
-        """Stop the background writer and write what is left; idempotent."""
+    def close(self, final: Callable[[Batch], None] | None = None) -> None:
+        """Stop the background writer and write what is left; idempotent.
+
+        ``final``, if given, writes the last batch instead of the usual writer (even an
+        empty one), so a caller can put its closing record in the same transaction.
+        """
         if not self._closed:
             self._closed = True
             self._wake.set()
             self._thread.join()
-        self.flush()
+        self.flush(final)
 
     def _loop(self) -> None:
         while not self._closed:

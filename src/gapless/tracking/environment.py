@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
 import subprocess
 import sys
 from importlib import metadata
+from typing import Any
 
 # Packages whose versions decide whether a model can be reproduced.
 TRACKED_PACKAGES = ("gapless", "numpy", "pandas", "scikit-learn", "scipy", "sqlalchemy",
                     "pyarrow", "lightgbm", "xgboost", "torch")
 
 
-def capture_environment(cwd: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """Tags describing the code and machine of a run (``gapless.*`` keys)."""
-    tags = {
-        "gapless.python": platform.python_version(),
-        "gapless.platform": platform.platform(terse=True),
-        "gapless.host": socket.gethostname(),
-        "gapless.source": os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "",
-        "gapless.packages": json.dumps(package_versions(), sort_keys=True),
-    }
+def capture_environment(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The code and machine a run executes on: git commit and dirty flag, Python, packages."""
     commit, dirty = git_state(cwd)
-    if commit:
-        tags["gapless.git.commit"] = commit
-        tags["gapless.git.dirty"] = "true" if dirty else "false"
-    return tags
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty if commit else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "host": socket.gethostname(),
+        "source": os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "",
+        "packages": package_versions(),
+    }
 
 
 def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:

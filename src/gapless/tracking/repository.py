@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import time
 from collections.abc import Iterable, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +22,7 @@ from gapless.stores.tables import (
     metrics,
     params,
     run_artifacts,
+    run_environments,
     runs,
     tags,
 )
@@ -33,6 +38,7 @@ class TrackingRepository:
     def __init__(self, store: MetadataStore) -> None:
         self.store = store
         self._experiment_ids: dict[str, int] = {}
+        self._stored_environments: set[str] = set()
 
     # -- experiments ---------------------------------------------------
     def experiment_id(self, name: str) -> int:
@@ -66,13 +72,20 @@ class TrackingRepository:
         parent_id: str | None,
         start_time: float,
         run_tags: dict[str, str],
+        environment: dict[str, Any] | None = None,
     ) -> None:
         experiment_id = self.experiment_id(experiment)
+        content = json.dumps(environment, sort_keys=True) if environment else None
+        digest = hashlib.sha256(content.encode()).hexdigest() if content else None
 
         def work(conn: sa.Connection) -> None:
+            if digest and digest not in self._stored_environments:
+                upsert(conn, run_environments, [{"digest": digest, "content": content}],
+                       keys=["digest"], update=[])
             conn.execute(runs.insert().values(
                 id=run_id, experiment_id=experiment_id, name=name, status="RUNNING",
                 start_time=start_time, end_time=None, parent_id=parent_id, user=user,
+                environment=digest,
             ))
             if run_tags:
                 conn.execute(tags.insert(), [
@@ -80,14 +93,8 @@ class TrackingRepository:
                 ])
 
         self.store.write(work)
-
-    def finish_run(self, run_id: str, status: str, end_time: float) -> None:
-        def work(conn: sa.Connection) -> None:
-            conn.execute(
-                runs.update().where(runs.c.id == run_id).values(status=status, end_time=end_time)
-            )
-
-        self.store.write(work)
+        if digest:
+            self._stored_environments.add(digest)
 
     def write_batch(
         self,
@@ -96,8 +103,10 @@ class TrackingRepository:
         run_params: Sequence[tuple[str, str]] = (),
         run_metrics: Sequence[MetricPoint] = (),
         run_tags: Sequence[tuple[str, str]] = (),
+        finish: tuple[str, float] | None = None,
     ) -> None:
-        """Write params, metrics and tags of one run in a single transaction.
+        """Write params, metrics and tags of one run in a single transaction; with
+        ``finish=(status, end_time)`` the run is also marked ended in that transaction.
 
         Params are immutable: a key already stored with another value raises
         ConflictError and nothing of the batch is written.
@@ -134,6 +143,9 @@ class TrackingRepository:
                 )
             if tag_rows:
                 upsert(conn, tags, tag_rows, keys=["run_id", "key"], update=["value"])
+            if finish is not None:
+                conn.execute(runs.update().where(runs.c.id == run_id).values(
+                    status=finish[0], end_time=finish[1]))
 
         self.store.write(work)
 
@@ -181,7 +193,14 @@ class TrackingRepository:
         full_id = self.resolve_run_id(run_id)
         with self.store.read() as conn:
             row = conn.execute(_run_select().where(runs.c.id == full_id)).one()
-            return _load_runs(conn, [row])[0]
+            record = _load_runs(conn, [row])[0]
+            content = None
+            if row.environment:
+                content = conn.execute(sa.select(run_environments.c.content).where(
+                    run_environments.c.digest == row.environment)).scalar()
+        if content is None:
+            return record
+        return dataclasses.replace(record, environment=json.loads(content))
 
     def search(
         self,
@@ -203,7 +222,8 @@ class TrackingRepository:
             stmt = stmt.outerjoin(table, on)
         stmt = stmt.order_by(*columns).limit(limit)
         with self.store.read() as conn:
-            return _load_runs(conn, conn.execute(stmt).all())
+            # The matching ids go back to the database as a subquery, not as bound values.
+            return _load_runs(conn, conn.execute(stmt).all(), stmt.with_only_columns(runs.c.id))
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         full_id = self.resolve_run_id(run_id)
@@ -231,25 +251,35 @@ def _run_select() -> sa.Select[Any]:
     )
 
 
-def _load_runs(conn: sa.Connection, rows: Sequence[Any]) -> list[RunRecord]:
+def _load_runs(
+    conn: sa.Connection, rows: Sequence[Any], matching: sa.Select[Any] | None = None
+) -> list[RunRecord]:
+    """Records for ``rows`` with their params, latest metrics and tags.
+
+    ``matching`` selects the same run ids in SQL; without it the ids are bound in chunks.
+    """
     ids = [row.id for row in rows]
     found: dict[str, dict[str, dict[str, Any]]] = {
         run_id: {"params": {}, "metrics": {}, "tags": {}} for run_id in ids
     }
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
+    selections = [matching] if matching is not None else [
+        ids[start : start + _IN_CHUNK] for start in range(0, len(ids), _IN_CHUNK)
+    ]
+    for selection in selections if ids else []:
         for name, table in (("params", params), ("metrics", latest_metrics), ("tags", tags)):
             for run_id, key, value in conn.execute(
                 sa.select(table.c.run_id, table.c.key, table.c.value).where(
-                    table.c.run_id.in_(chunk)
+                    table.c.run_id.in_(selection)
                 )
-            ):
+            ).all():
                 found[run_id][name][key] = _nan_if_none(value) if name == "metrics" else value
     return [
         RunRecord(
             id=row.id, experiment=row.experiment_name, name=row.name, status=row.status,
             start_time=row.start_time, end_time=row.end_time, parent_id=row.parent_id,
-            user=row.user, **found[row.id],
+            user=row.user, params=MappingProxyType(found[row.id]["params"]),
+            metrics=MappingProxyType(found[row.id]["metrics"]),
+            tags=MappingProxyType(found[row.id]["tags"]),
         )
         for row in rows
     ]

@@ -161,14 +161,11 @@ class ActiveRun:
         """Flush, mark the run ended with ``status`` and make its parent active again."""
         if self.status != "RUNNING":
             return
+        self._buffer.close(final=lambda batch: self._write(batch, finish=(status, time.time())))
         atexit.unregister(self.end)
         self.status = status
-        try:
-            self._buffer.close()
-        finally:
-            self.tracking.repository.finish_run(self.id, status, time.time())
-            if ACTIVE_RUN.get() is self:
-                ACTIVE_RUN.set(self._previous)
+        if ACTIVE_RUN.get() is self:
+            ACTIVE_RUN.set(self._previous)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -197,10 +194,10 @@ class ActiveRun:
         when = time.time() if timestamp is None else float(timestamp)
         return MetricPoint(key, float(value), int(step), when)
 
-    def _write(self, batch: Batch) -> None:
+    def _write(self, batch: Batch, finish: tuple[str, float] | None = None) -> None:
         self.tracking.repository.write_batch(
             self.id, run_params=batch.params, run_metrics=batch.metrics,
-            run_tags=list(batch.tags.items()),
+            run_tags=list(batch.tags.items()), finish=finish,
         )
 
     def _log_content(self, content: bytes, artifact_file: str) -> ArtifactRecord:

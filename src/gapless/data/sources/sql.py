@@ -55,7 +55,8 @@ def open_sql(
                 f"query: {query or table!r}"
             ) from exc
         names = list(result.keys())
-        head = _fetch(result, chunk_rows, names, shown)
+        first = _fetch_one(result, chunk_rows, shown)
+        head = [first] if first else []
         schema = _schema(head, names, SCHEMA_ROWS, result, chunk_rows, shown)
     except BaseException:
         conn.close()
@@ -96,11 +97,6 @@ def _fetch_one(result: Any, size: int, shown: str) -> list[tuple]:
         raise ValidationError(f"reading from {shown} failed: {exc.orig}") from exc
 
 
-def _fetch(result: Any, size: int, names: list[str], shown: str) -> list[list[tuple]]:
-    first = _fetch_one(result, size, shown)
-    return [first] if first else []
-
-
 def _schema(head: list[list[tuple]], names: list[str], limit: int, result: Any, size: int,
             shown: str) -> Any:
     """Infer from buffered chunks, fetching more while a column is still all-null."""
@@ -113,9 +109,11 @@ def _schema(head: list[list[tuple]], names: list[str], limit: int, result: Any, 
 
     try:
         schemas = [infer(rows) for rows in head]
-        while head and sum(map(len, head)) < limit and any(
-            pa.types.is_null(f.type) for f in pa.unify_schemas(schemas, promote_options="permissive")
-        ):
+        def unresolved() -> bool:
+            merged = pa.unify_schemas(schemas, promote_options="permissive")
+            return any(pa.types.is_null(f.type) for f in merged)
+
+        while head and sum(map(len, head)) < limit and unresolved():
             more = _fetch_one(result, size, shown)
             if not more:
                 break

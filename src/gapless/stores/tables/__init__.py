@@ -12,6 +12,7 @@ from gapless.stores.tables.tracking import (
     metrics,
     params,
     run_artifacts,
+    run_environments,
     runs,
     tags,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "metrics",
     "params",
     "run_artifacts",
+    "run_environments",
     "runs",
     "tags",
 ]

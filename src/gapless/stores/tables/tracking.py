@@ -1,8 +1,11 @@
 """Tables of experiment tracking: experiments, runs, params, metrics, tags, run artifacts.
 
-Times are seconds since the epoch as floats. ``latest_metrics`` keeps the newest
-value of each metric of each run (highest step, then newest timestamp) so run
-search filters and sorts on metrics without scanning the full history.
+Times are seconds since the epoch as floats. A run's environment (git commit, Python,
+packages, host) is stored once per distinct content in ``run_environments`` and
+referenced by digest, so thousands of runs from one checkout share one row.
+``latest_metrics`` keeps the newest value of each metric of each run (highest step,
+then newest timestamp) so run search filters and sorts on metrics without scanning
+the full history.
 Params keep a numeric shadow (``value_num``) when the value parses as a number,
 so ``params.max_depth > 5`` compares numbers, not strings.
 """
@@ -34,6 +37,14 @@ experiments = Table(
     UniqueConstraint("name"),
 )
 
+# What a run ran on (git commit, Python, packages, host), stored once per distinct content.
+run_environments = Table(
+    "run_environments",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("content", Text, nullable=False),
+)
+
 runs = Table(
     "runs",
     metadata,
@@ -45,6 +56,7 @@ runs = Table(
     Column("end_time", Float, nullable=True),
     Column("parent_id", RUN_ID, ForeignKey("runs.id"), nullable=True),
     Column("user", String(128), nullable=False),
+    Column("environment", String(64), ForeignKey("run_environments.digest"), nullable=True),
     Index(None, "experiment_id", "start_time"),
     Index(None, "parent_id"),
 )

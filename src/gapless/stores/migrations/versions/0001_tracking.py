@@ -1,4 +1,5 @@
-"""Experiment tracking: experiments, runs, params, tags, metrics, latest metrics, run artifacts.
+"""Experiment tracking: experiments, run environments, runs, params, tags, metrics, latest
+metrics, run artifacts.
 
 Revision ID: 0001
 Revises:
@@ -26,6 +27,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_experiments_name"),
     )
     op.create_table(
+        "run_environments",
+        sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("content", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("digest", name="pk_run_environments"),
+    )
+    op.create_table(
         "runs",
         sa.Column("id", RUN_ID, nullable=False),
         sa.Column("experiment_id", sa.Integer, nullable=False),
@@ -35,7 +42,12 @@ def upgrade() -> None:
         sa.Column("end_time", sa.Float, nullable=True),
         sa.Column("parent_id", RUN_ID, nullable=True),
         sa.Column("user", sa.String(128), nullable=False),
+        sa.Column("environment", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
+        sa.ForeignKeyConstraint(
+            ["environment"], ["run_environments.digest"],
+            name="fk_runs_environment_run_environments",
+        ),
         sa.ForeignKeyConstraint(
             ["experiment_id"], ["experiments.id"], name="fk_runs_experiment_id_experiments"
         ),
@@ -100,5 +112,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("run_artifacts", "latest_metrics", "metrics", "tags", "params", "runs",
-                  "experiments"):
+                  "run_environments", "experiments"):
         op.drop_table(table)
