@@ -39,12 +39,14 @@ def write_snapshot(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _checked_schema(opened.reader.schema, opened.uri)
+    source_schema = opened.reader.schema
+    schema = _checked_schema(source_schema, opened.uri)
     rows = 0
     try:
         with pq.ParquetWriter(target, schema, compression="zstd", compression_level=1,
                               write_statistics=True) as writer:
-            for chunk in _fixed_groups(_batches(opened), schema):
+            for chunk in _fixed_groups(_batches(opened), schema,
+                                       cast=schema != source_schema.remove_metadata()):
                 writer.write_table(chunk, row_group_size=ROW_GROUP_ROWS)
                 rows += chunk.num_rows
                 if on_rows:
@@ -77,13 +79,14 @@ def _batches(opened: OpenedSource) -> Iterator[Any]:
             yield batch
 
 
-def _fixed_groups(batches: Iterator[Any], schema: Any) -> Iterator[Any]:
+def _fixed_groups(batches: Iterator[Any], schema: Any, *, cast: bool) -> Iterator[Any]:
     import pyarrow as pa
 
     pending: list[Any] = []
     held = 0
     for batch in batches:
-        pending.append(pa.Table.from_batches([batch]).replace_schema_metadata(None))
+        table = pa.Table.from_batches([batch])
+        pending.append(table.cast(schema) if cast else table.replace_schema_metadata(None))
         held += batch.num_rows
         while held >= ROW_GROUP_ROWS:
             table = pa.concat_tables(pending)
@@ -95,6 +98,8 @@ def _fixed_groups(batches: Iterator[Any], schema: Any) -> Iterator[Any]:
 
 
 def _checked_schema(schema: Any, uri: str) -> Any:
+    import pyarrow as pa
+
     names = schema.names
     empty = [i for i, name in enumerate(names) if not str(name).strip()]
     if empty:
@@ -103,4 +108,19 @@ def _checked_schema(schema: Any, uri: str) -> Any:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ValidationError(f"{uri}: duplicate column names {duplicated}; rename them")
-    return schema.remove_metadata()
+    return pa.schema([field.with_type(_canonical(field.type)) for field in schema])
+
+
+def _canonical(arrow_type: Any) -> Any:
+    """One physical type per kind of value, so pandas' large strings and a CSV's strings
+    give the same snapshot."""
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    if pat.is_large_string(arrow_type) or pat.is_string_view(arrow_type):
+        return pa.string()
+    if pat.is_large_binary(arrow_type) or pat.is_binary_view(arrow_type):
+        return pa.binary()
+    if pat.is_dictionary(arrow_type):
+        return pa.dictionary(arrow_type.index_type, _canonical(arrow_type.value_type))
+    return arrow_type

@@ -101,11 +101,11 @@ class DataVersions:
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.scratch_dir, prefix="add-") as scratch:
             snapshot = write_snapshot(opened, Path(scratch) / "snapshot.parquet", on_rows=on_rows)
+            _check_time_column(time_column, snapshot.schema, opened.uri)
             existing = self.repository.with_digest(name, snapshot.digest)
             if existing is not None:
                 return AddResult(existing, created=False)
             columns = column_stats(snapshot.path, snapshot.schema, snapshot.rows)
-            _check_time_column(time_column, columns, opened.uri)
             uploaded_now = not self.artifacts.exists(snapshot.digest)
             self.artifacts.put_file(snapshot.path)
             fields = {
@@ -181,18 +181,19 @@ class DataVersions:
             pass  # the cache is an optimisation; the artifact store holds the truth
 
 
-def _check_time_column(name: str | None, columns: list[dict[str, Any]], uri: str) -> None:
+def _check_time_column(name: str | None, schema: Any, uri: str) -> None:
+    import pyarrow.types as pat
+
     if name is None:
         return
-    found = next((c for c in columns if c["name"] == name), None)
-    if found is None:
+    if name not in schema.names:
         raise ValidationError(
-            f"{uri}: time column {name!r} is not among the columns "
-            f"{[c['name'] for c in columns][:20]}"
+            f"{uri}: time column {name!r} is not among the columns {schema.names[:20]}"
         )
-    if found["semantic"] != "datetime":
+    found = schema.field(name).type
+    if not (pat.is_timestamp(found) or pat.is_date(found)):
         raise ValidationError(
-            f"{uri}: time column {name!r} holds {found['type']}, not dates or times; declare it "
+            f"{uri}: time column {name!r} holds {found}, not dates or times; declare it "
             f"(Python: column_types={{{name!r}: 'datetime'}}, CLI: --type {name}=datetime)"
         )
 

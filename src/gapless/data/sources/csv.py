@@ -25,7 +25,13 @@ NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A", "-
 
 
 def detect_encoding(sample: bytes) -> str:
-    """UTF-8 (with or without BOM), UTF-16 by BOM, else charset-normalizer's best guess."""
+    """UTF-8 (with or without BOM) or UTF-16 by BOM; else Windows-1252, the usual encoding of
+    non-UTF-8 spreadsheets, when it decodes; else charset-normalizer's best guess.
+
+    Statistical detectors misjudge short Western European samples (they call
+    "Málaga" cp775 Polish), so they are only the last resort; give ``encoding=`` to
+    read other single-byte encodings such as cp1250.
+    """
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -36,6 +42,11 @@ def detect_encoding(sample: bytes) -> str:
     except UnicodeDecodeError as exc:
         if exc.start >= len(sample) - 4:  # a multi-byte character cut by the sample's end
             return "utf-8"
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
