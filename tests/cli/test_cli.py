@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,12 +11,6 @@ from gapless import Workspace
 from gapless.cli.main import app
 
 runner = CliRunner()
-
-
-def gapless_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GAPLESS_")}
-    return subprocess.run([sys.executable, "-m", "gapless.cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
@@ -63,7 +54,7 @@ def test_db_upgrade_and_current(populated: Workspace) -> None:
     assert "up to date" in result.output
 
 
-def test_user_error_is_one_line_exit_2_no_traceback(populated: Workspace) -> None:
+def test_user_error_is_one_line_exit_2_no_traceback(populated: Workspace, gapless_cli) -> None:
     done = gapless_cli("-w", str(populated.root), "runs", "list", "-f", "metrics.auc >> 1")
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
@@ -71,19 +62,19 @@ def test_user_error_is_one_line_exit_2_no_traceback(populated: Workspace) -> Non
     assert "Traceback" not in done.stderr + done.stdout
 
 
-def test_debug_shows_the_traceback(populated: Workspace) -> None:
+def test_debug_shows_the_traceback(populated: Workspace, gapless_cli) -> None:
     done = gapless_cli("--debug", "-w", str(populated.root), "runs", "show", "ffffffffff")
     assert done.returncode != 0 and "Traceback" in done.stderr and "NotFoundError" in done.stderr
 
 
-def test_bad_store_uri_in_settings_is_reported(tmp_path: Path) -> None:
+def test_bad_store_uri_in_settings_is_reported(tmp_path: Path, gapless_cli) -> None:
     (tmp_path / "gapless.yaml").write_text("metadata_uri: oracle://db/x\n")
     done = gapless_cli("runs", "list", cwd=tmp_path)
     assert done.returncode == 2 and "unsupported metadata URI scheme 'oracle'" in done.stderr
 
 
 @pytest.mark.slow
-def test_demo_tracks_a_model_comparison(tmp_path: Path) -> None:
+def test_demo_tracks_a_model_comparison(tmp_path: Path, gapless_cli) -> None:
     done = gapless_cli("demo", "--dir", str(tmp_path / "demo"))
     assert done.returncode == 0, done.stderr
     assert "best CV AUC first" in done.stdout and "baseline-prior" in done.stdout

@@ -1,0 +1,23 @@
+"""Run the real ``gapless`` command in a child process (for exit codes and stderr)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Cli = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def gapless_cli() -> Cli:
+    def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GAPLESS_")}
+        return subprocess.run([sys.executable, "-m", "gapless.cli.main", *args], cwd=cwd,
+                              env=env, capture_output=True, text=True, timeout=120)
+
+    return run
