@@ -5,7 +5,12 @@ checks that a migrated database and this MetaData agree, so neither drifts.
 """
 
 from gapless.stores.tables.base import metadata
-from gapless.stores.tables.data import dataset_parents, dataset_versions, datasets
+from gapless.stores.tables.data import (
+    dataset_parents,
+    dataset_validations,
+    dataset_versions,
+    datasets,
+)
 from gapless.stores.tables.tracking import (
     experiments,
     latest_metrics,
@@ -19,6 +24,7 @@ from gapless.stores.tables.tracking import (
 
 __all__ = [
     "dataset_parents",
+    "dataset_validations",
     "dataset_versions",
     "datasets",
     "experiments",

@@ -2,12 +2,15 @@
 
 A version points at a Parquet snapshot by SHA-256 (``digest``) in the artifact store.
 ``columns_json`` holds the schema with per-column statistics, so listing, diffing and
-drift references never need to read the snapshot. ``spec_json`` holds what produced a
+drift references never need to read the snapshot. ``dataset_validations`` keeps every
+validation of a version against a declared schema, so a promotion gate can ask
+whether a model's training data passed. ``spec_json`` holds what produced a
 derived version (a cleaning spec and what it learned, a validation that quarantined it).
 """
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -58,4 +61,19 @@ dataset_parents = Table(
     metadata,
     Column("version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
     Column("parent_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+)
+
+dataset_validations = Table(
+    "dataset_validations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("on_fail", String(16), nullable=False),
+    Column("spec_json", Text, nullable=False),
+    Column("result_json", Text, nullable=False),
+    Column("quarantine_id", Integer, ForeignKey("dataset_versions.id"), nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "version_id"),
 )

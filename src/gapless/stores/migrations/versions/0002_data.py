@@ -1,4 +1,4 @@
-"""Data versioning: datasets, dataset versions, lineage edges.
+"""Data versioning: datasets, dataset versions, lineage edges, validations.
 
 Revision ID: 0002
 Revises: 0001
@@ -63,6 +63,30 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "dataset_validations",
+        sa.Column("id", sa.Integer, autoincrement=True, nullable=False),
+        sa.Column("version_id", sa.Integer, nullable=False),
+        sa.Column("passed", sa.Boolean, nullable=False),
+        sa.Column("on_fail", sa.String(16), nullable=False),
+        sa.Column("spec_json", sa.Text, nullable=False),
+        sa.Column("result_json", sa.Text, nullable=False),
+        sa.Column("quarantine_id", sa.Integer, nullable=True),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_dataset_validations"),
+        sa.ForeignKeyConstraint(
+            ["version_id"], ["dataset_versions.id"],
+            name="fk_dataset_validations_version_id_dataset_versions",
+        ),
+        sa.ForeignKeyConstraint(
+            ["quarantine_id"], ["dataset_versions.id"],
+            name="fk_dataset_validations_quarantine_id_dataset_versions",
+        ),
+    )
+    op.create_index("ix_dataset_validations_version_id", "dataset_validations", ["version_id"])
+
+
 def downgrade() -> None:
-    for table in ("dataset_parents", "dataset_versions", "datasets"):
+    for table in ("dataset_validations", "dataset_parents", "dataset_versions", "datasets"):
         op.drop_table(table)
