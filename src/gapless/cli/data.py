@@ -200,3 +200,111 @@ def _cell(value: Any) -> str:
         return "-"
     text = str(value)
     return text if len(text) <= 24 else text[:23] + "…"
+
+
+@app.command("clean")
+def clean(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Version to clean, e.g. loans@1."),
+    spec: str = typer.Option(None, "--spec", "-s", help="Cleaning spec YAML."),
+    replay: str = typer.Option(None, "--replay", help="Reuse the spec of this cleaned version."),
+    into: str = typer.Option(None, "--into", help="Dataset to write to (default: the same)."),
+    description: str = typer.Option(None, "--description", "-d"),
+) -> None:
+    """Clean a version with a recorded spec; the result is a new version with lineage."""
+    from rich.table import Table
+
+    with open_workspace(ctx) as ws:
+        result = ws.data.clean(ref, spec, replay=replay, into=into, description=description)
+    out = console()
+    out.print(result.message)
+    report = (result.version.spec or {}).get("report", {})
+    if not report:
+        return
+    out.print(f"rows {report['rows_in']:,} -> {report['rows_out']:,}; duplicates dropped: "
+              f"{report['duplicates']['rows_dropped']:,}")
+    table = Table(title="what cleaning did", title_justify="left")
+    for column in ("column", "step", "method", "affected", "left missing", "rows dropped"):
+        table.add_column(column, justify="left" if column in ("column", "step", "method")
+                         else "right")
+    for column, item in report["missing"]["columns"].items():
+        table.add_row(column, "missing", item["strategy"], f"{item['imputed']:,}",
+                      f"{item['remaining']:,}", f"{item.get('rows_dropped', 0):,}")
+    for column, item in report["outliers"]["columns"].items():
+        affected = item["clipped"] + item["flagged"] + item["rows_dropped"]
+        table.add_row(column, f"outliers ({item['action']})", item["method"], f"{affected:,}",
+                      "-", f"{item['rows_dropped']:,}")
+    out.print(table)
+
+
+@app.command("profile")
+def profile(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Version to profile, e.g. loans@1."),
+    html: str = typer.Option(None, "--html", help="Write the HTML report here."),
+    json_path: str = typer.Option(None, "--json", help="Write the profile as JSON here."),
+    target: str = typer.Option(None, "--target", help="Column to relate every column to."),
+    max_rows: int = typer.Option(None, "--max-rows", help="Sample size for correlations/PCA."),
+) -> None:
+    """Profile a version: column statistics, correlations, target association, PCA, alerts."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from gapless.reports.profile import profile_html
+    from gapless.reports.render import write_html, write_json
+
+    out = console()
+    with open_workspace(ctx) as ws, Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                             TimeElapsedColumn(), console=out,
+                                             transient=True) as progress:
+        progress.add_task(f"profiling {ref}")
+        result = ws.data.profile(ref, target=target, max_rows=max_rows)
+    table = result["table"]
+    out.print(f"[bold]{result['dataset']}[/]: {table['rows']:,} rows x {table['columns']} "
+              f"columns, {table['missing_cells_fraction']:.1%} cells missing, "
+              f"{table['duplicate_rows']:,} duplicate rows")
+    for alert in result["alerts"][:15]:
+        out.print(f"  [yellow]{alert['kind']}[/] {alert['message']}", highlight=False)
+    if html:
+        out.print(f"HTML report: {write_html(html, profile_html(result))}")
+    if json_path:
+        out.print(f"JSON profile: {write_json(json_path, result)}")
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Version to check, e.g. loans@1."),
+    schema: str = typer.Option(..., "--schema", "-s", help="Declared schema YAML."),
+    on_fail: str = typer.Option("fail", "--on-fail", help="fail | warn | quarantine"),
+    html: str = typer.Option(None, "--html", help="HTML report path (default: .gapless/reports)."),
+    json_path: str = typer.Option(None, "--json", help="JSON report path (default: beside it)."),
+) -> None:
+    """Check a version against a declared schema; exit 1 when it fails and --on-fail is fail."""
+    from rich.table import Table
+
+    from gapless.reports.validation import write_validation_report
+
+    with open_workspace(ctx) as ws:
+        outcome = ws.data.validate(ref, schema, on_fail=on_fail)
+        stem = f"{outcome.version.dataset}@{outcome.version.version}-validation-{outcome.record_id}"
+        folder = ws.settings.state_dir / "reports"
+    html = html or str(folder / f"{stem}.html")
+    json_path = json_path or str(folder / f"{stem}.json")
+    paths = write_validation_report(outcome.result, html, json_path)
+    out = console()
+    table = Table(title=f"validation of {outcome.version.ref}", title_justify="left")
+    for column in ("expectation", "status", "failing rows", "message"):
+        table.add_column(column, justify="right" if column == "failing rows" else "left")
+    for item in outcome.result.expectations:
+        style = {"pass": "green", "fail": "red"}.get(item.status, "yellow")
+        table.add_row(item.id, f"[{style}]{item.status}[/]", f"{item.failing_rows:,}",
+                      item.message)
+    out.print(table)
+    failed = len(outcome.result.failed)
+    verdict = "[green]passed[/]" if outcome.passed else f"[red]failed[/] ({failed} expectations)"
+    out.print(f"{outcome.version.ref} {verdict}; report: {', '.join(str(p) for p in paths)}")
+    if outcome.quarantine is not None:
+        out.print(f"quarantined {outcome.quarantine.row_count:,} failing rows as "
+                  f"{outcome.quarantine.ref}")
+    if not outcome.passed and on_fail == "fail":
+        raise typer.Exit(1)

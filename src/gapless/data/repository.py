@@ -13,7 +13,12 @@ from gapless.core.errors import NotFoundError
 from gapless.core.records import DatasetVersion
 from gapless.core.refs import Ref
 from gapless.stores.sql import MetadataStore, upsert
-from gapless.stores.tables import dataset_parents, dataset_versions, datasets
+from gapless.stores.tables import (
+    dataset_parents,
+    dataset_validations,
+    dataset_versions,
+    datasets,
+)
 
 
 class DataRepository:
@@ -91,6 +96,30 @@ class DataRepository:
                     dataset_parents.c.version_id == version_id
                 ).order_by(dataset_parents.c.parent_id)
             ).scalars())
+
+    def record_validation(self, fields: dict[str, Any]) -> int:
+        def work(conn: sa.Connection) -> int:
+            return conn.execute(
+                dataset_validations.insert().values(**fields).returning(dataset_validations.c.id)
+            ).scalar_one()
+
+        return self.store.write(work)
+
+    def validations(self, version_id: int) -> list[dict[str, Any]]:
+        """Validations of a version, newest first, as stored."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(dataset_validations).where(
+                    dataset_validations.c.version_id == version_id
+                ).order_by(dataset_validations.c.id.desc())
+            ).all()
+        return [
+            {"id": r.id, "passed": r.passed, "on_fail": r.on_fail,
+             "spec": json.loads(r.spec_json), "result": json.loads(r.result_json),
+             "quarantine_id": r.quarantine_id, "created_by": r.created_by,
+             "created_at": r.created_at}
+            for r in rows
+        ]
 
     @staticmethod
     def _missing(conn: sa.Connection, ref: Ref) -> str:

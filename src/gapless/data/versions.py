@@ -31,6 +31,7 @@ from gapless.stores.artifacts import ArtifactStore, blob_key
 from gapless.stores.sql import MetadataStore
 
 KINDS = ("ingest", "clean", "quarantine", "derived")
+ON_FAIL = ("fail", "warn", "quarantine")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,21 @@ class AddResult:
         if self.created:
             return f"added {v.ref}: {v.row_count:,} rows x {len(v.columns)} columns"
         return f"no new version: the content is identical to {v.ref}"
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """A validation of one version: the result, and the quarantined rows' version if any."""
+
+    version: DatasetVersion
+    result: Any  # gapless.data.validation.ValidationResult
+    on_fail: str
+    quarantine: DatasetVersion | None
+    record_id: int
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.result.passed)
 
 
 class DataVersions:
@@ -110,7 +126,9 @@ class DataVersions:
             self.artifacts.put_file(snapshot.path)
             fields = {
                 "digest": snapshot.digest, "size": snapshot.size, "row_count": snapshot.rows,
-                "columns_json": json.dumps(columns), "kind": kind, "source_uri": opened.uri,
+                "columns_json": json.dumps(columns), "kind": kind,
+                # A version computed from its parents has no outside source of its own.
+                "source_uri": opened.uri if kind == "ingest" or not parent_versions else None,
                 "query": opened.query, "time_column": time_column, "description": description,
                 "spec_json": json.dumps(dict(spec), default=str) if spec else None,
                 "created_by": current_user(), "created_at": time.time(),
@@ -167,6 +185,108 @@ class DataVersions:
             return LineageNode(node, parents)
 
         return build(version, frozenset())
+
+    def diff(self, old: str | DatasetVersion, new: str | DatasetVersion) -> dict[str, Any]:
+        """Schema, row-count and column-statistic changes from ``old`` to ``new``."""
+        from gapless.data.diff import diff_versions
+
+        return diff_versions(self._version(old), self._version(new))
+
+    def clean(
+        self,
+        ref: str | DatasetVersion,
+        spec: Any = None,
+        *,
+        replay: str | None = None,
+        into: str | None = None,
+        description: str | None = None,
+    ) -> AddResult:
+        """Apply a cleaning spec (YAML path, dict or CleaningSpec) and store the result as a
+        new version with ``ref`` as its parent; the spec, what it learned and its report are
+        recorded with the version. ``replay="name@v"`` reuses the spec of a cleaned version.
+        """
+        from gapless.data.cleaning import DataCleaner, load_cleaning_spec
+
+        version = self._version(ref)
+        if (spec is None) == (replay is None):
+            raise ValidationError("give a cleaning spec or a cleaned version to replay, not both")
+        if replay is not None:
+            recorded = self.get(replay)
+            if recorded.kind != "clean" or not recorded.spec:
+                raise ValidationError(f"{recorded.ref} was not made by cleaning; nothing to replay")
+            spec = recorded.spec["cleaning"]
+        parsed = load_cleaning_spec(spec)
+        cleaner = DataCleaner(parsed)
+        frame = self.load(version)
+        cleaned = cleaner.fit(frame).transform(frame)
+        record = {"cleaning": parsed.to_dict(), "fitted": cleaner.fitted_params(),
+                  "report": cleaner.report_}
+        keeps_time = version.time_column in cleaned.columns
+        return self.add(
+            into or version.dataset, cleaned.reset_index(drop=True), parents=[version.ref],
+            kind="clean", spec=record, description=description or f"cleaned {version.ref}",
+            time_column=version.time_column if keeps_time else None,
+        )
+
+    def validate(
+        self,
+        ref: str | DatasetVersion,
+        schema: Any,
+        *,
+        on_fail: str = "fail",
+        now: Any = None,
+    ) -> ValidationOutcome:
+        """Check a version against a declared schema (YAML path, dict or SchemaSpec).
+
+        Every validation is recorded. ``on_fail="quarantine"`` also stores the rows that
+        fail any row-level expectation as a version of ``<dataset>.quarantine``; "fail"
+        and "warn" only tell the caller (the CLI exits non-zero on "fail"). Render the
+        result with :func:`gapless.reports.validation.write_validation_report`.
+        """
+        from gapless.data.expectations import load_schema_spec
+        from gapless.data.validation import failing_rows, validate
+
+        if on_fail not in ON_FAIL:
+            raise ValidationError(f"on_fail must be one of {ON_FAIL}, got {on_fail!r}")
+        version = self._version(ref)
+        spec = load_schema_spec(schema)
+        path = self.path(version)
+        result = validate(path, spec, now=now, dataset=version.ref)
+        quarantine = None
+        if on_fail == "quarantine" and not result.passed:
+            bad = failing_rows(path, spec)
+            if bad.num_rows:
+                failed = [o.id for o in result.expectations if not o.passed]
+                quarantine = self.add(
+                    f"{version.dataset}.quarantine", bad, parents=[version.ref],
+                    kind="quarantine", spec={"failed_expectations": failed},
+                    description=f"rows of {version.ref} failing {', '.join(failed)}",
+                ).version
+        record_id = self.repository.record_validation({
+            "version_id": version.id, "passed": result.passed, "on_fail": on_fail,
+            "spec_json": json.dumps(spec.to_dict()),
+            "result_json": json.dumps(result.to_dict(), default=str),
+            "quarantine_id": quarantine.id if quarantine else None,
+            "created_by": current_user(), "created_at": time.time(),
+        })
+        return ValidationOutcome(version, result, on_fail, quarantine, record_id)
+
+    def validations(self, ref: str | DatasetVersion) -> list[dict[str, Any]]:
+        """Every recorded validation of a version, newest first."""
+        return self.repository.validations(self._version(ref).id)
+
+    def profile(self, ref: str | DatasetVersion, *, target: str | None = None,
+                max_rows: int | None = None) -> dict[str, Any]:
+        """The EDA profile of a version (see :mod:`gapless.data.profiling`); render it with
+        :func:`gapless.reports.profile.profile_html`."""
+        from gapless.data.profiling import profile
+
+        version = self._version(ref)
+        return profile(self.path(version), target=target, max_rows=max_rows,
+                       dataset=version.ref)
+
+    def _version(self, ref: str | DatasetVersion) -> DatasetVersion:
+        return ref if isinstance(ref, DatasetVersion) else self.get(ref)
 
     def _cache(self, snapshot: Path, digest: str) -> None:
         """Keep the freshly written snapshot as the local copy, saving a download later."""
