@@ -74,14 +74,26 @@ def test_bad_store_uri_in_settings_is_reported(tmp_path: Path, gapless_cli) -> N
 
 
 @pytest.mark.slow
-def test_demo_tracks_a_model_comparison(tmp_path: Path, gapless_cli) -> None:
-    done = gapless_cli("demo", "--dir", str(tmp_path / "demo"))
+def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
+    tmp_path: Path, gapless_cli
+) -> None:
+    done = gapless_cli("demo", "--dir", str(tmp_path / "demo"), "--rows", "3000")
     assert done.returncode == 0, done.stderr
     assert "best CV AUC first" in done.stdout and "baseline-prior" in done.stdout
     with Workspace(tmp_path / "demo") as ws:
-        children = ws.runs.search("parent_id is not null", experiment="demo-breast-cancer")
-        assert len(children) == 5
-        assert all(run.status == "FINISHED" and "cv_auc" in run.metrics for run in children)
+        raw, cleaned = ws.data.get("loans@1"), ws.data.get("loans@2")
+        assert raw.time_column == "applied_at" and raw.row_count == 3000
+        assert cleaned.kind == "clean" and cleaned.parents == ("loans@1",)
+        assert cleaned.row_count < raw.row_count  # planted duplicates were dropped
+        assert "income_missing" in cleaned.column_names
+        assert ws.data.get("loans.quarantine@1").parents == ("loans@1",)
+        assert ws.data.validations("loans@1")[0]["passed"] is False
+        for report in ("validation.html", "validation.json", "profile.html"):
+            assert (ws.root / "reports" / report).stat().st_size > 1000
+        children = ws.runs.search("parent_id is not null", experiment="demo-loan-default")
+        assert len(children) == 4
+        assert all(run.status == "FINISHED" and run.params["dataset"] == "loans@2"
+                   for run in children)
         best = max(children, key=lambda run: run.metrics["cv_auc"])
         baseline = next(run for run in children if run.name == "baseline-prior")
-        assert best.metrics["test_auc"] > baseline.metrics["test_auc"] + 0.3
+        assert best.metrics["test_auc"] > baseline.metrics["test_auc"] + 0.1

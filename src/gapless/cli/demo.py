@@ -1,99 +1,202 @@
 """``gapless demo``: the lifecycle on bundled data, end to end, in a throwaway workspace.
 
-It grows with every capability. Today: track a model comparison (a heuristic baseline
-and a few scikit-learn models, 5-fold cross-validation, held-out test) on the breast
-cancer data that ships inside scikit-learn, then show the runs table.
+It grows with every capability. Today, on a generated loan-applications table (mixed
+types, missing values that depend on other columns, outliers, duplicates, a drift over
+time): ingest it as a versioned dataset, validate it against a declared schema
+(quarantining failing rows), clean it with a recorded spec, profile it to an HTML
+report, then track a model comparison (a heuristic baseline and scikit-learn models,
+5-fold cross-validation, held-out test) on the cleaned version.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gapless.cli.render import console
 
-EXPERIMENT = "demo-breast-cancer"
+if TYPE_CHECKING:
+    from gapless.workspace import Workspace
+
+EXPERIMENT = "demo-loan-default"
+TARGET = "defaulted"
+
+SCHEMA: dict[str, Any] = {
+    "description": "what a loan application must look like",
+    "columns": {
+        "application_id": {"not_null": True, "unique": True},
+        "applied_at": {"not_null": True},
+        "age": {"min": 18, "max": 100},
+        "income": {"min": 0, "max_missing_fraction": 0.05},
+        "region": {"allowed_values": ["north", "south", "east", "west", "central"]},
+        "interest_rate": {"min": 0, "max": 30},
+        TARGET: {"not_null": True, "allowed_values": [0, 1]},
+    },
+    "table": {
+        "row_count": {"min": 1000},
+        "predicates": [{"name": "loan_is_positive", "sql": "loan_amount > 0"}],
+    },
+}
+
+CLEANING: dict[str, Any] = {
+    "duplicates": True,
+    "missing": {
+        "income": {"strategy": "median", "flag": True},
+        "housing": {"strategy": "mode", "flag": True},
+        "credit_score": {"strategy": "knn", "features": ["age", "loan_amount", "interest_rate"]},
+        "debt": {"strategy": "median"},
+    },
+    "outliers": {"age": {"method": "iqr", "factor": 3, "action": "clip"}},
+    "time_column": "applied_at",
+}
 
 
 def demo(
     directory: Path = typer.Option(
         None, "--dir", help="Keep the demo workspace in this folder instead of a temporary one."
     ),
+    rows: int = typer.Option(5000, "--rows", help="Loan applications to generate."),
 ) -> None:
     """Run the whole lifecycle on bundled data in a throwaway workspace."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from gapless.cli.runs import runs_table
     from gapless.workspace import Workspace
 
     out = console()
     root = directory or Path(tempfile.mkdtemp(prefix="gapless-demo-"))
     try:
         with Workspace.init(root) as ws:
-            out.print(f"[bold]gapless demo[/] workspace: {ws.root}")
-            candidates = _candidates()
-            with Progress(TextColumn("{task.description}"), BarColumn(),
-                          TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                          console=out) as progress:
-                task = progress.add_task("training candidates", total=len(candidates))
-                parent = track_model_comparison(ws, candidates, on_done=lambda name: (
-                    progress.update(task, advance=1, description=f"trained {name}")))
-            best = ws.runs.search(f"parent_id = '{parent}'", order_by="metrics.cv_auc DESC",
-                                  limit=None)
-            out.print(runs_table(best, title="model comparison, best CV AUC first",
-                                 metric_keys=["cv_auc", "test_auc", "test_accuracy"],
-                                 param_keys=[]))
-            winner = best[0]
-            out.print(
-                f"best: [bold]{winner.name}[/] cv_auc={winner.metrics['cv_auc']:.4f} "
-                f"test_auc={winner.metrics['test_auc']:.4f} "
-                f"(baseline test_auc={_baseline(best):.4f})"
-            )
-            out.print(f"inspect it: gapless -w {ws.root} runs show {winner.id[:8]}")
+            out.print(f"[bold]gapless demo[/] workspace: {ws.root}\n")
+            cleaned = prepare_data(ws, rows, say=out.print)
+            train_candidates(ws, cleaned, say=out.print)
+            if directory is None:
+                out.print("\n(the workspace is temporary; run `gapless demo --dir DIR` to keep it)")
     finally:
         if directory is None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _candidates() -> dict:
+def prepare_data(ws: Workspace, rows: int, *, say: Callable[..., None]) -> str:
+    """Ingest, validate (quarantine), clean and profile; returns the cleaned version's ref."""
+    from gapless.data.sample_data import make_loans
+    from gapless.reports.profile import profile_html
+    from gapless.reports.render import write_html
+    from gapless.reports.validation import write_validation_report
+
+    reports = ws.root / "reports"
+    raw = ws.root / "raw" / "loans.csv"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    make_loans(rows, seed=7).to_csv(raw, index=False)
+    added = ws.data.add("loans", str(raw), time_column="applied_at",
+                        description="loan applications, generated by gapless.data.sample_data")
+    say(f"[bold]1. ingest[/]   {added.message}")
+
+    outcome = ws.data.validate(added.version, SCHEMA, on_fail="quarantine")
+    write_validation_report(outcome.result, reports / "validation.html",
+                            reports / "validation.json")
+    failed = ", ".join(o.id for o in outcome.result.failed) or "none"
+    say(f"[bold]2. validate[/] {'passed' if outcome.passed else 'failed'}: {failed}")
+    if outcome.quarantine is not None:
+        say(f"             quarantined {outcome.quarantine.row_count:,} rows as "
+            f"{outcome.quarantine.ref}")
+    say(f"             report: {reports / 'validation.html'}")
+
+    cleaned = ws.data.clean(added.version, CLEANING, description="demo cleaning")
+    report = cleaned.version.spec["report"]
+    say(f"[bold]3. clean[/]    {cleaned.message} (duplicates dropped: "
+        f"{report['duplicates']['rows_dropped']}, values imputed: "
+        f"{sum(c['imputed'] for c in report['missing']['columns'].values())}, "
+        f"outliers clipped: {sum(c['clipped'] for c in report['outliers']['columns'].values())})")
+
+    profile = ws.data.profile(cleaned.version, target=TARGET)
+    write_html(reports / "profile.html", profile_html(profile))
+    top = profile["target_association"]["columns"][0]
+    say(f"[bold]4. profile[/]  {len(profile['alerts'])} alerts; strongest link to {TARGET}: "
+        f"{top['column']} ({top['measure']} {top['value']:+.2f}); "
+        f"report: {reports / 'profile.html'}")
+    return cleaned.version.ref
+
+
+def _candidates(categorical: list[str], numeric: list[str]) -> dict[str, Any]:
+    from sklearn.compose import ColumnTransformer
     from sklearn.dummy import DummyClassifier
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    def encoded(scale: bool) -> ColumnTransformer:
+        return ColumnTransformer([
+            ("categories", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ("numbers", StandardScaler() if scale else "passthrough", numeric),
+        ])
 
     return {
         "baseline-prior": DummyClassifier(strategy="prior"),
-        "logistic-regression": make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
-        "decision-tree": DecisionTreeClassifier(max_depth=4, random_state=0),
-        "random-forest": RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1),
-        "hist-gradient-boosting": HistGradientBoostingClassifier(max_iter=100, random_state=0),
+        "logistic-regression": make_pipeline(encoded(True), LogisticRegression(max_iter=1000)),
+        "random-forest": make_pipeline(encoded(False), RandomForestClassifier(
+            n_estimators=150, min_samples_leaf=5, random_state=0, n_jobs=1)),
+        "hist-gradient-boosting": make_pipeline(encoded(False), HistGradientBoostingClassifier(
+            max_iter=100, learning_rate=0.08, random_state=0)),
     }
 
 
-def track_model_comparison(ws, candidates: dict, on_done=lambda name: None) -> str:  # type: ignore[no-untyped-def]
+def train_candidates(ws: Workspace, dataset: str, *, say: Callable[..., None]) -> str:
     """Cross-validate each candidate as a child run of one comparison run; returns its id."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gapless.cli.runs import runs_table
+
+    frame = ws.data.load(dataset)
+    y = frame.pop(TARGET).astype(int)
+    ignored = ["application_id", "customer_id", "applied_at"]
+    X = frame.drop(columns=ignored)
+    categorical = [c for c in X.columns if X[c].dtype == object or str(X[c].dtype) == "str"]
+    numeric = [c for c in X.columns if c not in categorical]
+    X[categorical] = X[categorical].astype(object).fillna("missing")
+    candidates = _candidates(categorical, numeric)
+    say(f"[bold]5. train[/]    {len(candidates)} candidates on {dataset} "
+        f"({len(X):,} rows, {len(numeric)} numeric + {len(categorical)} categorical features)")
+    with Progress(TextColumn("             {task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=console(), transient=True) as progress:
+        task = progress.add_task("cross-validating", total=len(candidates))
+        parent = _track_comparison(ws, dataset, X, y, candidates, on_done=lambda name: (
+            progress.update(task, advance=1, description=f"trained {name}")))
+    found = ws.runs.search(f"parent_id = '{parent}'", order_by="metrics.cv_auc DESC",
+                           limit=None)
+    console().print(runs_table(found, title="model comparison, best CV AUC first",
+                               metric_keys=["cv_auc", "test_auc", "test_accuracy"],
+                               param_keys=[]))
+    best = found[0]
+    baseline = next(r for r in found if r.name.startswith("baseline"))
+    say(f"best: [bold]{best.name}[/] cv_auc={best.metrics['cv_auc']:.3f} "
+        f"test_auc={best.metrics['test_auc']:.3f} (baseline {baseline.metrics['test_auc']:.3f})")
+    say(f"inspect it: gapless -w {ws.root} runs show {best.id[:8]}")
+    return parent
+
+
+def _track_comparison(ws: Workspace, dataset: str, X: Any, y: Any, candidates: dict[str, Any],
+                      on_done: Callable[[str], None]) -> str:
     import numpy as np
-    from sklearn.datasets import load_breast_cancer
     from sklearn.metrics import accuracy_score, roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split
 
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0
     )
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     with ws.start_run(EXPERIMENT, "model-comparison", parent=None) as parent:
-        parent.log_params({"dataset": "sklearn.breast_cancer", "rows": len(X), "cv_folds": 5,
-                           "test_size": 0.25})
+        parent.log_params({"dataset": dataset, "target": TARGET, "rows": len(X),
+                           "cv_folds": 5, "test_size": 0.25})
         for name, model in candidates.items():
             with ws.start_run(EXPERIMENT, name, tags={"family": type(model).__name__}) as run:
-                run.log_params({k: v for k, v in model.get_params().items()
-                                if isinstance(v, int | float | str | bool | type(None))})
+                run.log_params({"dataset": dataset, **{
+                    k: v for k, v in model.get_params().items()
+                    if isinstance(v, int | float | str | bool | type(None))}})
                 scores = cross_validate(model, X_train, y_train, cv=folds,
                                         scoring=("roc_auc", "accuracy"))
                 for fold, auc in enumerate(scores["test_roc_auc"]):
@@ -109,11 +212,7 @@ def track_model_comparison(ws, candidates: dict, on_done=lambda name: None) -> s
                     "test_auc": float(roc_auc_score(y_test, proba)),
                     "test_accuracy": float(accuracy_score(y_test, model.predict(X_test))),
                 })
-                run.log_dict({"features": list(X.columns), "target": "malignant=0/benign=1"},
-                             "inputs.json")
+                run.log_dict({"dataset": dataset, "target": TARGET,
+                              "features": list(X.columns)}, "inputs.json")
             on_done(name)
         return parent.id
-
-
-def _baseline(runs: list) -> float:  # type: ignore[type-arg]
-    return next(r.metrics["test_auc"] for r in runs if r.name.startswith("baseline"))

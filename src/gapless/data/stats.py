@@ -14,8 +14,13 @@ from typing import Any
 
 from gapless.data.types import classify
 
-# Above this many rows, distinct counts are HyperLogLog estimates.
-EXACT_DISTINCT_ROWS = 2_000_000
+# Above this many rows, distinct counts are HyperLogLog estimates (exact counts of every
+# column at once need a hash table per column; at 2M rows x 20 columns that was 1.2 GB).
+EXACT_DISTINCT_ROWS = 1_000_000
+# Estimates within this fraction of the non-null count mean "every value distinct".
+ALL_DISTINCT_TOLERANCE = 0.97
+# DuckDB spills to disk beyond this, keeping ingestion's memory bounded.
+MEMORY_LIMIT = "768MB"
 
 
 def quote(name: str) -> str:
@@ -53,7 +58,8 @@ def column_stats(path: Path, schema: Any, rows: int) -> list[dict[str, Any]]:
             parts.append(f"{expression} AS s{index}_{key}")
             keys.append(key)
         plan.append((field.name, keys))
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT,
+                                 "preserve_insertion_order": False})
     try:
         values = con.execute(
             f"SELECT {', '.join(parts)} FROM read_parquet(?)", [str(path)]
@@ -65,11 +71,14 @@ def column_stats(path: Path, schema: Any, rows: int) -> list[dict[str, Any]]:
         found = {key: _plain(values[position + i]) for i, key in enumerate(keys)}
         position += len(keys)
         non_null = int(found.pop("non_null"))
+        distinct = min(int(found.get("distinct") or 0), non_null)
+        if not exact and distinct >= ALL_DISTINCT_TOLERANCE * non_null:
+            distinct = non_null
+        found["distinct"] = distinct
         record = {
             "name": name,
             "type": str(field.type),
-            "semantic": classify(name, field.type, non_null=non_null,
-                                 distinct=int(found.get("distinct") or 0),
+            "semantic": classify(name, field.type, non_null=non_null, distinct=distinct,
                                  avg_length=found.get("avg_length")),
             "null_count": rows - non_null,
             "null_fraction": (rows - non_null) / rows if rows else 0.0,

@@ -27,7 +27,7 @@ from gapless.data.repository import DataRepository
 from gapless.data.snapshot import write_snapshot
 from gapless.data.sources import open_source
 from gapless.data.stats import column_stats
-from gapless.stores.artifacts import ArtifactStore, blob_key
+from gapless.stores.artifacts import ArtifactStore, Blob, blob_key
 from gapless.stores.sql import MetadataStore
 
 KINDS = ("ingest", "clean", "quarantine", "derived")
@@ -123,7 +123,7 @@ class DataVersions:
                 return AddResult(existing, created=False)
             columns = column_stats(snapshot.path, snapshot.schema, snapshot.rows)
             uploaded_now = not self.artifacts.exists(snapshot.digest)
-            self.artifacts.put_file(snapshot.path)
+            self.artifacts.put_file(snapshot.path, hashed=Blob(snapshot.digest, snapshot.size))
             fields = {
                 "digest": snapshot.digest, "size": snapshot.size, "row_count": snapshot.rows,
                 "columns_json": json.dumps(columns), "kind": kind,
@@ -294,9 +294,7 @@ class DataVersions:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             target = self.cache_dir / f"{digest}.parquet"
             if not target.exists():
-                tmp = target.with_name(f".{target.name}.tmp")
-                shutil.copyfile(snapshot, tmp)
-                os.replace(tmp, target)
+                shutil.move(snapshot, target)  # a rename when scratch and cache share a disk
         except OSError:
             pass  # the cache is an optimisation; the artifact store holds the truth
 

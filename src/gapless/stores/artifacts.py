@@ -62,12 +62,16 @@ class ArtifactStore:
     def location(self) -> str:
         return self.bytes.location
 
-    def put_file(self, path: str | os.PathLike[str]) -> Blob:
-        """Store a local file; a blob with the same content is stored once."""
+    def put_file(self, path: str | os.PathLike[str], *, hashed: Blob | None = None) -> Blob:
+        """Store a local file; a blob with the same content is stored once.
+
+        ``hashed`` passes a digest the caller computed itself over this very file (a
+        file it just wrote), saving a second read of a large snapshot.
+        """
         source = Path(path)
         if not source.is_file():
             raise NotFoundError(f"cannot store {source}: no such file")
-        blob = hash_file(source)
+        blob = hashed or hash_file(source)
         key = blob_key(blob.digest)
         if not self.bytes.exists(key):
             self.bytes.put_file(source, key)
