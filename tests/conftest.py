@@ -162,3 +162,38 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
         yield ws
     finally:
         ws.close()
+
+
+# -- Headless Chromium (Debian's package) ---------------------------------------------
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless-capable Chromium, for tests of what a person sees."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    service_missing("Chromium", "no chromium on PATH (apt-get install chromium)")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def render_dom(chromium: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Load a local HTML file in headless Chromium; return the DOM after scripts ran."""
+
+    def render(page: Path) -> str:
+        done = subprocess.run(
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}",
+             "--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    return render

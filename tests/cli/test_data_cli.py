@@ -63,3 +63,50 @@ def test_type_option_and_bad_input_exit_2(
     assert done.returncode == 2 and "line 3" in done.stderr and "Traceback" not in done.stderr
     done = gapless_cli("-w", str(workspace.root), "data", "add", "t", str(path), "--type", "b")
     assert done.returncode == 2 and "NAME=VALUE" in done.stderr
+
+
+@pytest.fixture
+def loans_ws(workspace: Workspace) -> Workspace:
+    from gapless.data.sample_data import make_loans
+
+    workspace.data.add("loans", make_loans(1500, seed=1), time_column="applied_at")
+    return workspace
+
+
+def test_validate_writes_reports_and_exits_by_mode(loans_ws: Workspace, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.yaml"
+    schema.write_text("columns:\n  application_id: {unique: true}\n  age: {max: 100}\n")
+    html, json_path = tmp_path / "v.html", tmp_path / "v.json"
+    failed = runner.invoke(app, ["-w", str(loans_ws.root), "data", "validate", "loans@1",
+                                 "-s", str(schema), "--html", str(html), "--json", str(json_path)])
+    assert failed.exit_code == 1 and "failed" in failed.output
+    assert "<html" in html.read_text() and '"expectations"' in json_path.read_text()
+    out = invoke(loans_ws, "data", "validate", "loans@1", "-s", str(schema), "--on-fail",
+                 "quarantine")
+    assert "quarantined" in out and "loans.quarantine@1" in out
+    assert list((loans_ws.root / ".gapless" / "reports").glob("loans@1-validation-*.html"))
+    passing = tmp_path / "ok.yaml"
+    passing.write_text("columns:\n  region: {not_null: true}\n")
+    assert "passed" in invoke(loans_ws, "data", "validate", "loans@1", "-s", str(passing))
+
+
+def test_unknown_expectation_is_a_one_line_error(loans_ws: Workspace, tmp_path: Path,
+                                                 gapless_cli) -> None:
+    schema = tmp_path / "bad.yaml"
+    schema.write_text("columns:\n  age: {minimum: 3}\n")
+    done = gapless_cli("-w", str(loans_ws.root), "data", "validate", "loans@1", "-s", str(schema))
+    assert done.returncode == 2
+    assert "unknown expectation `minimum`" in done.stderr and "`age`" in done.stderr
+
+
+def test_clean_and_profile_from_the_cli(loans_ws: Workspace, tmp_path: Path) -> None:
+    spec = tmp_path / "clean.yaml"
+    spec.write_text("duplicates: true\nmissing:\n  income: {strategy: median}\n")
+    out = invoke(loans_ws, "data", "clean", "loans@1", "--spec", str(spec))
+    assert "added loans@2" in out and "median" in out
+    assert "identical to loans@2" in invoke(loans_ws, "data", "clean", "loans@1", "--replay",
+                                            "loans@2")
+    html, json_path = tmp_path / "p.html", tmp_path / "p.json"
+    out = invoke(loans_ws, "data", "profile", "loans@2", "--target", "defaulted",
+                 "--html", str(html), "--json", str(json_path))
+    assert "1," in out and html.stat().st_size > 100_000 and json_path.stat().st_size > 1000
