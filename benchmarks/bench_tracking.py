@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
-import shlex
 import sqlite3
 import sys
 import tempfile
@@ -37,21 +35,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Protocol
+
+from _results import command, machine, markers, now, version, write_section
 
 EXPERIMENT = "bench"
 SEARCH_FILTER = "metrics.m0 > 0.5"
 SEARCH_ROUNDS = 3
-SECTION_BEGIN = "<!-- bench:tracking:begin -->"
-SECTION_END = "<!-- bench:tracking:end -->"
-FILE_HEADER = (
-    "# Benchmarks\n\n"
-    "Each section below is written by one script in `benchmarks/` and replaced when it runs "
-    "again; run them all with `make bench`.\n"
-)
+SECTION_BEGIN, SECTION_END = markers("tracking")
 
 
 @dataclass(frozen=True)
@@ -339,11 +331,11 @@ def section(results: Sequence[Result], sizes: Sizes, quick: bool) -> str:
     return f"""{SECTION_BEGIN}
 ## Tracking: gapless vs MLflow, both on SQLite
 {note}
-- Date: {datetime.now().astimezone().strftime("%a %d %b %Y %H:%M:%S %Z")}
-- Command: `{command()}`
+- Date: {now()}
+- Command: `{command(default_run=not quick)}`
 - Machine: {machine()}
-- Versions: gapless {_version("gapless")}, MLflow {_version("mlflow")}, SQLAlchemy \
-{_version("sqlalchemy")}, SQLite {sqlite3.sqlite_version}
+- Versions: gapless {version("gapless")}, MLflow {version("mlflow")}, SQLAlchemy \
+{version("sqlalchemy")}, SQLite {sqlite3.sqlite_version}
 
 {table(results, sizes)}
 
@@ -360,45 +352,6 @@ stored, matches found) so both sides did the same work.
 """
 
 
-def command() -> str:
-    if "MAKELEVEL" in os.environ and not any(arg == "--quick" for arg in sys.argv[1:]):
-        return "make bench"
-    return shlex.join(["python", *sys.argv])
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{cores} CPUs (nproc), {cpu}; {platform.platform(terse=True)}; "
-            f"Python {platform.python_version()}")
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace this script's section of ``path``, keeping the rest of the file."""
-    old = path.read_text(encoding="utf-8") if path.exists() else FILE_HEADER
-    begin, end = old.find(SECTION_BEGIN), old.find(SECTION_END)
-    if begin != -1 and end > begin:
-        new = old[:begin] + text.rstrip("\n") + old[end + len(SECTION_END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, metavar="PATH",
@@ -412,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_cases(sizes)
     print(table(results, sizes))
     if args.output is not None:
-        write_section(args.output, section(results, sizes, args.quick))
+        write_section(args.output, "tracking", section(results, sizes, args.quick))
         print(f"wrote the tracking section of {args.output}", file=sys.stderr)
     return 0
 

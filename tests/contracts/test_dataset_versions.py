@@ -118,3 +118,14 @@ def test_lineage_goes_back_to_the_sources(ws: Workspace, loans: pd.DataFrame) ->
     assert tree.parents[0].version.source_uri == "python:pandas.DataFrame"
     with pytest.raises(NotFoundError):
         ws.data.add("x", loans, parents=["nope@1"])
+
+
+def test_validate_quarantine_and_clean(ws: Workspace, loans: pd.DataFrame) -> None:
+    ref = ws.data.add("loans", loans, time_column="applied").version.ref
+    outcome = ws.data.validate(ref, {"columns": {"income": {"not_null": True}}},
+                               on_fail="quarantine")
+    assert outcome.quarantine.row_count == loans.income.isna().sum()
+    assert ws.data.validations(ref)[0]["quarantine_id"] == outcome.quarantine.id
+    cleaned = ws.data.clean(ref, {"missing": {"income": {"strategy": "mean"}}}).version
+    assert ws.data.load(cleaned).income.isna().sum() == 0
+    assert cleaned.parents == (ref,) and cleaned.time_column == "applied"

@@ -102,9 +102,18 @@ def test_bad_cleaning_spec_leaves_no_version(workspace: Workspace, loans: str) -
 def test_profile_of_a_version(workspace: Workspace, loans: str) -> None:
     profile = workspace.data.profile(loans, target="defaulted")
     assert profile["dataset"] == loans and profile["table"]["rows"] == 2000
+    income = profile["missingness"]["columns"]["income"]
+    assert income["mcar_plausible"] is False and "employment" in income["associated_with"]
     assert profile["columns"]["income"]["missing"] == workspace.data.load(loans).income.isna().sum()
     with pytest.raises(ValidationError, match="target"):
         workspace.data.profile(loans, target="nope")
+
+
+def test_sample_is_seeded_and_bounded(workspace: Workspace, loans: str) -> None:
+    first = workspace.data.sample(loans, 300, seed=1)
+    assert len(first) == 300
+    assert first.equals(workspace.data.sample(loans, 300, seed=1))
+    assert len(workspace.data.sample(loans, 10_000)) == 2000
 
 
 def test_real_hotel_rates_with_a_time_column(workspace: Workspace, tmp_path: Path) -> None:

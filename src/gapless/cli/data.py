@@ -264,6 +264,9 @@ def profile(
               f"{table['duplicate_rows']:,} duplicate rows")
     for alert in result["alerts"][:15]:
         out.print(f"  [yellow]{alert['kind']}[/] {alert['message']}", highlight=False)
+    for column, item in (result.get("missingness") or {}).get("columns", {}).items():
+        out.print(f"  [cyan]missing[/] {column} {item['fraction']:.1%}: {item['verdict']}",
+                  highlight=False)
     if html:
         out.print(f"HTML report: {write_html(html, profile_html(result))}")
     if json_path:

@@ -32,6 +32,7 @@ from gapless.stores.sql import MetadataStore
 
 KINDS = ("ingest", "clean", "quarantine", "derived")
 ON_FAIL = ("fail", "warn", "quarantine")
+MISSINGNESS_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -277,13 +278,35 @@ class DataVersions:
 
     def profile(self, ref: str | DatasetVersion, *, target: str | None = None,
                 max_rows: int | None = None) -> dict[str, Any]:
-        """The EDA profile of a version (see :mod:`gapless.data.profiling`); render it with
+        """The EDA profile of a version (see :mod:`gapless.data.profiling`) with a
+        missingness analysis under ``"missingness"``; render it with
         :func:`gapless.reports.profile.profile_html`."""
+        from gapless.data.missingness import missingness_analysis
         from gapless.data.profiling import profile
 
         version = self._version(ref)
-        return profile(self.path(version), target=target, max_rows=max_rows,
-                       dataset=version.ref)
+        result = profile(self.path(version), target=target, max_rows=max_rows,
+                         dataset=version.ref)
+        if any(c["null_count"] for c in version.columns):
+            result["missingness"] = missingness_analysis(self.sample(version, MISSINGNESS_ROWS))
+        return result
+
+    def sample(self, ref: str | DatasetVersion, rows: int, *, seed: int = 0) -> Any:
+        """A seeded random sample of at most ``rows`` rows as a pandas DataFrame, read by
+        DuckDB without loading the whole version."""
+        import duckdb
+
+        version = self._version(ref)
+        if version.row_count <= rows:
+            return self.load(version)
+        con = duckdb.connect()
+        try:
+            return con.execute(
+                f"SELECT * FROM read_parquet(?) USING SAMPLE reservoir({int(rows)} ROWS) "
+                f"REPEATABLE ({int(seed)})", [str(self.path(version))]
+            ).df()
+        finally:
+            con.close()
 
     def _version(self, ref: str | DatasetVersion) -> DatasetVersion:
         return ref if isinstance(ref, DatasetVersion) else self.get(ref)

@@ -1,0 +1,81 @@
+"""What every benchmark script shares when it reports: its section of RESULTS.md, the
+command that ran it, the machine and package versions.
+
+Each script owns one section of ``benchmarks/RESULTS.md``, delimited by
+``<!-- bench:NAME:begin -->`` and ``<!-- bench:NAME:end -->``, and replaces only that
+span when it runs again, so the scripts can run in any order. Only the standard library
+is imported, so a script's parent process stays small while it measures children.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+FILE_HEADER = (
+    "# Benchmarks\n\n"
+    "Each section below is written by one script in `benchmarks/` and replaced when it runs "
+    "again; run them all with `make bench`.\n"
+)
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The begin and end comments around section ``name``."""
+    return f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace section ``name`` of ``path`` with ``text`` (which starts and ends with the
+    section's markers), keeping the rest of the file; append it when it is not there."""
+    begin_marker, end_marker = markers(name)
+    old = path.read_text(encoding="utf-8") if path.exists() else FILE_HEADER
+    begin, end = old.find(begin_marker), old.find(end_marker)
+    if begin != -1 and end > begin:
+        new = old[:begin] + text.rstrip("\n") + old[end + len(end_marker):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
+
+
+def now() -> str:
+    return datetime.now().astimezone().strftime("%a %d %b %Y %H:%M:%S %Z")
+
+
+def command(*, default_run: bool) -> str:
+    """``make bench`` when make ran the script with its default arguments, else the argv."""
+    if "MAKELEVEL" in os.environ and default_run:
+        return "make bench"
+    return shlex.join(["python", *sys.argv])
+
+
+def machine() -> str:
+    """CPU count (as nproc counts), CPU model, memory, OS and Python."""
+    cpu = "unknown CPU"
+    memory = "unknown memory"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB RAM"
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{cores} CPUs (nproc), {cpu}; {memory}; {platform.platform(terse=True)}; "
+            f"Python {platform.python_version()}")
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
