@@ -1,0 +1,1 @@
+"""Training: task specs, baselines, candidates, splits, search (Optuna), imbalance, trainer."""
