@@ -163,3 +163,19 @@ def test_a_run_left_open_is_flushed_and_finished_at_exit(workspace: Workspace) -
     record = workspace.runs.get(done.stdout.strip())
     assert record.status == "FINISHED"
     assert len(workspace.runs.metric_history(record.id, "m")) == 2500
+
+
+def test_log_run_records_a_finished_run_in_one_call(workspace: Workspace) -> None:
+    with workspace.start_run("search", "parent") as parent:
+        run_id = workspace.runs.log_run(
+            "search", "trial-3", parent=parent, start_time=100.0, end_time=103.5,
+            params={"max_depth": 4}, metrics={"fold_auc": [0.8, 0.9], "cv_auc": 0.85},
+            tags={"state": "complete"},
+        )
+        assert gapless.active_run() is parent
+    record = workspace.runs.get(run_id)
+    assert record.parent_id == parent.id and record.duration == 3.5
+    assert record.params == {"max_depth": "4"} and record.metrics["cv_auc"] == 0.85
+    assert [p.value for p in workspace.runs.metric_history(run_id, "fold_auc")] == [0.8, 0.9]
+    with pytest.raises(ValidationError, match="status must be one of"):
+        workspace.runs.log_run("search", "x", start_time=0, end_time=1, status="DONE")

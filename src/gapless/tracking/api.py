@@ -11,7 +11,13 @@ from typing import Any
 
 from gapless.core.errors import NotFoundError, ValidationError
 from gapless.core.identity import current_user
-from gapless.core.records import ArtifactRecord, Experiment, MetricPoint, RunRecord
+from gapless.core.records import (
+    RUN_STATUSES,
+    ArtifactRecord,
+    Experiment,
+    MetricPoint,
+    RunRecord,
+)
 from gapless.core.refs import safe_relative_path
 from gapless.stores.artifacts import ArtifactStore
 from gapless.stores.sql import MetadataStore
@@ -71,6 +77,47 @@ class Tracking:
         )
         return ActiveRun(self, run_id=run_id, name=run_name, experiment=experiment,
                          parent_id=parent_id, flush_interval=self.flush_interval)
+
+    def log_run(
+        self,
+        experiment: str,
+        name: str,
+        *,
+        parent: ActiveRun | str | None = None,
+        start_time: float,
+        end_time: float,
+        status: str = "FINISHED",
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float | Sequence[float]] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record a whole run that happened elsewhere (a trial on a worker) in one write.
+
+        A metric given as a sequence is logged with steps 0, 1, ... (e.g. fold scores).
+        Returns the new run's id. Unlike :meth:`start_run`, it never becomes the active run.
+        """
+        if status not in RUN_STATUSES:
+            raise ValidationError(f"status must be one of {RUN_STATUSES}, got {status!r}")
+        experiment = check_key(experiment, "experiment")
+        parent_id = parent.id if isinstance(parent, ActiveRun) else parent
+        run_id = uuid.uuid4().hex
+        self.repository.create_run(
+            run_id=run_id, experiment=experiment, name=name, user=current_user(),
+            parent_id=parent_id, start_time=start_time,
+            run_tags={check_key(k, "tag"): str(v) for k, v in (tags or {}).items()},
+            environment=self._environment_once(),
+        )
+        points = []
+        for key, value in (metrics or {}).items():
+            check_key(key, "metric")
+            values = value if isinstance(value, Sequence) else [value]
+            points += [MetricPoint(key, float(v), step, end_time) for step, v in enumerate(values)]
+        self.repository.write_batch(
+            run_id,
+            run_params=[(check_key(k, "param"), str(v)) for k, v in (params or {}).items()],
+            run_metrics=points, finish=(status, end_time),
+        )
+        return run_id
 
     def get(self, run_id: str) -> RunRecord:
         """The run with this id (or unique id prefix of 6+ characters)."""
