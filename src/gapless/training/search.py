@@ -61,7 +61,7 @@ def evaluate_trial(data: TrialData, number: int, family: str, params: dict[str, 
     try:
         from sklearn.metrics import get_scorer
 
-        from gapless.training.pipeline import build_pipeline
+        from gapless.training.pipeline import build_pipeline, fit_params
         from gapless.training.specs import TaskSpec
 
         spec = TaskSpec.model_validate(data.spec)
@@ -75,7 +75,8 @@ def evaluate_trial(data: TrialData, number: int, family: str, params: dict[str, 
                 model.fit(X.iloc[train])
                 score = scorer(model, X.iloc[valid])
             else:
-                model.fit(X.iloc[train], y.iloc[train])
+                model.fit(X.iloc[train], y.iloc[train],
+                          **fit_params(family, y.iloc[train], spec, problem=data.problem))
                 score = scorer(model, X.iloc[valid], y.iloc[valid])
             outcome.fold_scores.append(float(score))
             running = statistics.fmean(outcome.fold_scores)

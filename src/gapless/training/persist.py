@@ -1,0 +1,46 @@
+"""Models as skops files: saved without pickle, loaded only when every type is trusted.
+
+skops refuses to build any type it does not know unless the caller trusts it; we trust
+exactly the scikit-learn, numpy and gapless types our pipelines are made of
+(:data:`~gapless.training.pipeline.SKOPS_TRUSTED_TYPES`). A file that needs anything
+else — a hand-crafted payload, or a model from elsewhere — is refused with the list of
+types, never executed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gapless.core.errors import SecurityError
+
+EXTRA_TRUSTED = (
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "sklearn.model_selection._classification_threshold.FixedThresholdClassifier",
+    "gapless.training.baselines.HeuristicBaseline",
+)
+
+
+def dumps(model: Any) -> bytes:
+    import skops.io
+
+    return skops.io.dumps(model)
+
+
+def loads(data: bytes, *, what: str = "model") -> Any:
+    """Load a skops payload, refusing any type outside the trusted set."""
+    import skops.io
+
+    from gapless.training.pipeline import SKOPS_TRUSTED_TYPES
+
+    trusted = set(SKOPS_TRUSTED_TYPES) | set(EXTRA_TRUSTED)
+    try:
+        needed = skops.io.get_untrusted_types(data=data)
+    except Exception as exc:  # noqa: BLE001 - a malformed payload is refused, whatever broke
+        raise SecurityError(f"{what} is not a valid skops file: {exc}") from exc
+    unknown = sorted(set(needed) - trusted)
+    if unknown:
+        raise SecurityError(
+            f"{what} needs types gapless does not trust: {', '.join(unknown)}; it was not "
+            "loaded (models are built only from known scikit-learn and gapless types)"
+        )
+    return skops.io.loads(data, trusted=sorted(set(needed)))
