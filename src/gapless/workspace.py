@@ -90,6 +90,42 @@ class Workspace:
             return self.runs.start_run(experiment, name, tags=tags)
         return self.runs.start_run(experiment, name, parent=parent, tags=tags)
 
+    def train(
+        self,
+        spec: Any,
+        *,
+        executor: str | None = None,
+        on_progress: Any = None,
+    ) -> Any:
+        """Train a task spec (YAML path, dict or TaskSpec): baseline first, then an Optuna
+        search over the candidates, the winner refit and scored once on the test split,
+        evaluated, saved with skops and documented by a model card, all tracked.
+
+        ``executor`` overrides ``compute_uri`` (``local``, ``local:N``, ``dask-local``,
+        ``dask://host:port``). Returns a :class:`gapless.training.trainer.TrainResult`.
+        """
+        return self._trainer().train(spec, executor=executor, on_progress=on_progress)
+
+    def reproduce(self, run_id: str, *, executor: str | None = None,
+                  on_progress: Any = None) -> tuple[Any, list[dict[str, Any]]]:
+        """Retrain a training run from the spec it recorded; returns the new result and a
+        metric-by-metric comparison with the original (deterministic models match exactly).
+        """
+        from gapless.training.trainer import compare_runs, spec_of_run
+
+        original = self.runs.get(run_id)
+        result = self._trainer().train(spec_of_run(self.runs, original.id), executor=executor,
+                                       on_progress=on_progress,
+                                       tags={"reproduces": original.id})
+        return result, compare_runs(self.runs, original.id, result.run_id)
+
+    def _trainer(self) -> Any:
+        from gapless.reports.model_card import model_card_html
+        from gapless.training.trainer import Trainer
+
+        return Trainer(self.data, self.runs, executor_uri=self.settings.compute_uri,
+                       render_card=model_card_html)
+
     def _storage_options(self, uri: str) -> dict[str, Any]:
         """fsspec options for reading ``uri``: the artifact store's, when on the same scheme."""
         scheme = uri.split("://", 1)[0] if "://" in uri else "file"

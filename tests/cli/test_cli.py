@@ -79,7 +79,7 @@ def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
 ) -> None:
     done = gapless_cli("demo", "--dir", str(tmp_path / "demo"), "--rows", "3000")
     assert done.returncode == 0, done.stderr
-    assert "best CV AUC first" in done.stdout and "baseline-prior" in done.stdout
+    assert "model card" in done.stdout and "best:" in done.stdout
     with Workspace(tmp_path / "demo") as ws:
         raw, cleaned = ws.data.get("loans@1"), ws.data.get("loans@2")
         assert raw.time_column == "applied_at" and raw.row_count == 3000
@@ -88,12 +88,11 @@ def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
         assert "income_missing" in cleaned.column_names
         assert ws.data.get("loans.quarantine@1").parents == ("loans@1",)
         assert ws.data.validations("loans@1")[0]["passed"] is False
-        for report in ("validation.html", "validation.json", "profile.html"):
+        for report in ("validation.html", "validation.json", "profile.html", "model_card.html"):
             assert (ws.root / "reports" / report).stat().st_size > 1000
-        children = ws.runs.search("parent_id is not null", experiment="demo-loan-default")
-        assert len(children) == 4
-        assert all(run.status == "FINISHED" and run.params["dataset"] == "loans@2"
-                   for run in children)
-        best = max(children, key=lambda run: run.metrics["cv_auc"])
-        baseline = next(run for run in children if run.name == "baseline-prior")
-        assert best.metrics["test_auc"] > baseline.metrics["test_auc"] + 0.1
+        (training,) = ws.runs.search("parent_id is null", experiment="demo-loan-default")
+        assert training.params["dataset"] == "loans@2" and training.status == "FINISHED"
+        children = ws.runs.search(f"parent_id = '{training.id}'", limit=None)
+        assert sorted({run.tags["role"] for run in children}) == ["baseline", "trial"]
+        assert len(children) == 1 + 12
+        assert training.metrics["test_roc_auc"] > training.metrics["baseline_test_roc_auc"] + 0.1

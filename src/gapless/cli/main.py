@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from gapless.cli import data, db, demo, runs, workspace_cmds
+from gapless.cli import data, db, demo, models, runs, train, workspace_cmds
 from gapless.core.errors import GaplessError
 
 app = typer.Typer(
@@ -39,8 +39,10 @@ def main(
 
 app.command("init")(workspace_cmds.init)
 app.command("demo")(demo.demo)
+app.command("train")(train.train)
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
+app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
 
 

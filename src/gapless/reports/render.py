@@ -7,7 +7,6 @@ turned into ``<div>`` snippets that share that one copy of the library.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from pathlib import Path
@@ -87,7 +86,7 @@ def format_number(value: Any) -> str:
         if value != value:
             return "NaN"
         return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:.4g}"
-    return html.escape(str(value))
+    return str(value)  # autoescaping escapes it once, in the template
 
 
 def _json_safe(value: Any) -> Any:

@@ -81,8 +81,8 @@ def evaluate_final(plan: TrainingPlan, model: Any, baseline_model: Any, X: Any, 
     if spec.fairness is not None:
         evaluation["fairness"] = fairness_from_config(y_test, model.predict(X_test), X_test,
                                                       spec.fairness, positive_label=positive)
-    evaluation["behavioural_passed"] = all(
-        t["passed"] for t in evaluation.get("behavioural", []))
+    tests = evaluation.get("behavioural") or []
+    evaluation["behavioural_passed"] = all(t["passed"] for t in tests) if tests else None
     fairness = evaluation.get("fairness")
     evaluation["fairness_passed"] = None if fairness is None else fairness.get("passed")
     return FinalModel(model, test_metrics, baseline_metrics, evaluation)

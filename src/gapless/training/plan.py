@@ -143,11 +143,13 @@ class TrainingPlan:
         and evaluate it (curves, slices, fairness, explanations, behavioural tests)."""
         from gapless.training.evaluate import evaluate_final
         from gapless.training.pipeline import build_pipeline, fit_params
+        from gapless.training.search import quiet_convergence
 
         X, y = self._xy(self.train)
         model = build_pipeline(self.train, self.spec, best.family, best.params,
                                target=self.target, problem=self.problem, seed=self.spec.seed)
-        model.fit(X, y, **fit_params(best.family, y, self.spec, problem=self.problem))
+        with quiet_convergence():
+            model.fit(X, y, **fit_params(best.family, y, self.spec, problem=self.problem))
         test = self.frame.iloc[self.test_idx].reset_index(drop=True)
         X_test, y_test = self._xy(test)
         baseline_model = None

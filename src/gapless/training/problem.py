@@ -50,7 +50,7 @@ def detect_problem(y: pd.Series) -> str:
 
 
 def _sample(values: pd.Series) -> str:
-    unique = list(pd.unique(values))[:5]
+    unique = [v.item() if hasattr(v, "item") else v for v in pd.unique(values)[:5]]
     return ", ".join(repr(value) for value in unique) if unique else "no values"
 
 

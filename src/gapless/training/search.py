@@ -14,7 +14,8 @@ from __future__ import annotations
 import statistics
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +62,6 @@ def evaluate_trial(data: TrialData, number: int, family: str, params: dict[str, 
     try:
         from sklearn.metrics import get_scorer
 
-        from gapless.training.pipeline import build_pipeline, fit_params
         from gapless.training.specs import TaskSpec
 
         spec = TaskSpec.model_validate(data.spec)
@@ -69,16 +69,9 @@ def evaluate_trial(data: TrialData, number: int, family: str, params: dict[str, 
         X = data.frame.drop(columns=[data.target]) if data.target else data.frame
         y = data.frame[data.target] if data.target else None
         for fold, (train, valid) in enumerate(data.folds):
-            model = build_pipeline(data.frame.iloc[train], spec, family, params,
-                                   target=data.target, problem=data.problem, seed=data.seed)
-            if y is None:
-                model.fit(X.iloc[train])
-                score = scorer(model, X.iloc[valid])
-            else:
-                model.fit(X.iloc[train], y.iloc[train],
-                          **fit_params(family, y.iloc[train], spec, problem=data.problem))
-                score = scorer(model, X.iloc[valid], y.iloc[valid])
-            outcome.fold_scores.append(float(score))
+            with quiet_convergence():
+                score = _fold_score(data, spec, family, params, X, y, train, valid, scorer)
+            outcome.fold_scores.append(score)
             running = statistics.fmean(outcome.fold_scores)
             if fold + 1 >= WARMUP_FOLDS and fold in medians and running < medians[fold]:
                 outcome.state = "pruned"
@@ -88,6 +81,34 @@ def evaluate_trial(data: TrialData, number: int, family: str, params: dict[str, 
         outcome.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"
     outcome.finished = time.time()
     return outcome
+
+
+def _fold_score(data: TrialData, spec: Any, family: str, params: dict[str, Any], X: Any,
+                y: Any, train: Any, valid: Any, scorer: Any) -> float:
+    """Fit on one fold's training rows and score its validation rows."""
+    from gapless.training.pipeline import build_pipeline, fit_params
+
+    model = build_pipeline(data.frame.iloc[train], spec, family, params,
+                           target=data.target, problem=data.problem, seed=data.seed)
+    if y is None:
+        model.fit(X.iloc[train])
+        return float(scorer(model, X.iloc[valid]))
+    model.fit(X.iloc[train], y.iloc[train],
+              **fit_params(family, y.iloc[train], spec, problem=data.problem))
+    return float(scorer(model, X.iloc[valid], y.iloc[valid]))
+
+
+@contextmanager
+def quiet_convergence() -> Iterator[None]:
+    """Iterative solvers that stop at ``max_iter`` still give a model the search can judge;
+    their warnings would flood the console from every worker."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
 
 
 def silhouette(model: Any, X: Any, y: Any = None) -> float:
