@@ -126,3 +126,19 @@ def test_trials_run_on_a_real_dask_local_cluster(loans_ws: Workspace) -> None:
     spec = {**SPEC, "budget": {"trials": 4}, "behavioural_tests": [], "fairness": None}
     result = loans_ws.train(spec, executor="dask-local:2")
     assert sum(result.trials.values()) == 4 and result.trials["complete"] >= 1
+
+
+def test_regression_and_clustering_tasks(loans_ws: Workspace) -> None:
+    regression = loans_ws.train({
+        "dataset": "loans@1", "target": "interest_rate", "budget": {"trials": 3},
+        "cv": {"folds": 3}, "features": {"exclude": ["customer_id", "defaulted"]},
+        "candidates": [{"family": "ridge"}, {"family": "decision_tree"}],
+    }, executor="local:1")
+    assert regression.problem == "regression" and regression.metric == "rmse"
+    assert regression.test_metrics["rmse"] < regression.baseline_test_metrics["rmse"]
+    clustering = loans_ws.train({
+        "dataset": "loans@1", "problem": "clustering", "budget": {"trials": 3},
+        "cv": {"folds": 2}, "clusters": 3, "candidates": [{"family": "kmeans"}],
+        "features": {"include": ["age", "income", "loan_amount", "credit_score"]},
+    }, executor="local:1")
+    assert clustering.problem == "clustering" and clustering.test_metrics["clusters"] == 3

@@ -31,8 +31,9 @@ class FinalModel:
         from gapless.evaluation import scalar_metrics
 
         metrics = {f"test_{k}": v for k, v in scalar_metrics(self.test_metrics).items()}
-        metrics.update({f"baseline_test_{k}": v
-                        for k, v in scalar_metrics(self.baseline_test_metrics).items()})
+        if self.baseline_test_metrics:
+            metrics.update({f"baseline_test_{k}": v
+                            for k, v in scalar_metrics(self.baseline_test_metrics).items()})
         metrics["cv_" + self.evaluation["metric"]] = self.evaluation["cv_score"]
         return metrics
 
