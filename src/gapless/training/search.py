@@ -170,12 +170,15 @@ class ModelSearch:
     def run(self) -> SearchResult:
         import optuna
 
+        import warnings
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=self.data.seed, multivariate=True,
-                                               group=True, n_startup_trials=8),
-        )
+        with warnings.catch_warnings():
+            # Grouped multivariate TPE is what handles per-family (conditional) spaces.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=self.data.seed, multivariate=True,
+                                                 group=True, n_startup_trials=8)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
         start = time.monotonic()
         outcomes: list[TrialOutcome] = []
         in_flight: dict[Any, Any] = {}
