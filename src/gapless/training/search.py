@@ -168,9 +168,9 @@ class ModelSearch:
         self.on_progress = on_progress
 
     def run(self) -> SearchResult:
-        import optuna
-
         import warnings
+
+        import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():
