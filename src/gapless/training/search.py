@@ -62,15 +62,20 @@ def evaluate_trial(data: TrialData, number: int, family: str, params: dict[str, 
     try:
         from sklearn.metrics import get_scorer
 
+        from gapless.training.pipeline import build_pipeline
         from gapless.training.specs import TaskSpec
 
         spec = TaskSpec.model_validate(data.spec)
         scorer = silhouette if data.scoring == "silhouette" else get_scorer(data.scoring)
         X = data.frame.drop(columns=[data.target]) if data.target else data.frame
         y = data.frame[data.target] if data.target else None
+        # Planned once per trial on the whole training split (the columns and their types
+        # are the split's), then cloned unfitted for each fold.
+        template = build_pipeline(data.frame, spec, family, params, target=data.target,
+                                  problem=data.problem, seed=data.seed)
         for fold, (train, valid) in enumerate(data.folds):
             with quiet_convergence():
-                score = _fold_score(data, spec, family, params, X, y, train, valid, scorer)
+                score = _fold_score(data, spec, family, template, X, y, train, valid, scorer)
             outcome.fold_scores.append(score)
             running = statistics.fmean(outcome.fold_scores)
             if fold + 1 >= WARMUP_FOLDS and fold in medians and running < medians[fold]:
@@ -83,13 +88,14 @@ def evaluate_trial(data: TrialData, number: int, family: str, params: dict[str, 
     return outcome
 
 
-def _fold_score(data: TrialData, spec: Any, family: str, params: dict[str, Any], X: Any,
+def _fold_score(data: TrialData, spec: Any, family: str, template: Any, X: Any,
                 y: Any, train: Any, valid: Any, scorer: Any) -> float:
-    """Fit on one fold's training rows and score its validation rows."""
-    from gapless.training.pipeline import build_pipeline, fit_params
+    """Fit a fresh copy of ``template`` on one fold's training rows, score its validation rows."""
+    from sklearn.base import clone
 
-    model = build_pipeline(data.frame.iloc[train], spec, family, params,
-                           target=data.target, problem=data.problem, seed=data.seed)
+    from gapless.training.pipeline import fit_params
+
+    model = clone(template)
     if y is None:
         model.fit(X.iloc[train])
         return float(scorer(model, X.iloc[valid]))
