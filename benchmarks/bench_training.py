@@ -27,11 +27,25 @@ the same CV score in every trial, and says so in the report.
 
 Each run is one fresh child process (``--side``) that builds its own workspace and plan,
 then times only the search (imports, data and planning excluded). Overhead compares the
-best of ``--repeats`` runs per side, run alternately. The speed-up runs gapless' search
-once more on ``local:2`` (two worker processes) and ``dask-local:2`` (a Dask
-LocalCluster of two single-threaded workers on 127.0.0.1) against ``local:1`` (in
-process); with two trials in flight TPE samples other parameters, so the work is close
-to, not exactly, the serial runs' (the trial-seconds column shows it).
+best of ``--repeats`` runs per side, run alternately. On a shared virtual machine the
+speed of the CPUs drifts by several percent from one minute to the next, more than the
+overhead itself, so a **paired** run measures it once more with the drift cancelled: one
+child runs gapless' search and, right after each gapless trial is recorded, one trial of
+the bare loop (``ask``, objective, ``tell``, as ``optimize`` does), timing each side's
+share of every pair. The paired run gives the verdict; the separate runs show how far
+apart two runs of the same code land on this machine.
+
+The speed-up runs gapless' search ``--repeats`` times more on ``local:2`` (two worker
+processes) and on ``dask-local:2`` (a Dask LocalCluster of two single-threaded workers
+on 127.0.0.1), against the best ``local:1`` run (in process). With two trials in flight
+TPE samples other parameters after its start-up trials, so the work differs from the
+serial runs'; the report adds a speed-up estimated for equal work (see
+:func:`equal_work`).
+
+The default size, 4,000 rows and 20 trials of about 1.6 s each, keeps ``make bench``'s
+share near 6 minutes on 2 CPUs. Each child's "other CPUs" says how busy the rest of the
+machine was meanwhile (/proc/stat less the CPU time of the child's process tree; the
+parent adopts orphaned forkserver processes, so local workers count as the child's).
 
 ``--profile`` adds a child running gapless' ``local:1`` search under cProfile (never a
 measured run), timing the steps gapless adds to each trial (see :data:`PROFILED`).
@@ -50,7 +64,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +72,9 @@ from typing import Any
 import _results
 
 SECTION = "training"
-DEFAULT_ROWS = 5_000
+DEFAULT_ROWS = 4_000
 DEFAULT_TRIALS = 20
-DEFAULT_REPEATS = 3
+DEFAULT_REPEATS = 2
 FOLDS = 5
 N_ESTIMATORS = 50
 SEED = 0
@@ -145,8 +159,10 @@ def check_space(plan: Any) -> None:
                          f"{Path(__file__).name} so the bare loop searches the same space")
 
 
-def run_gapless(workspace: Any, spec: Any, plan: Any, executor: str) -> dict[str, Any]:
-    """gapless' search as the trainer runs it, child runs included; pruning off."""
+def run_gapless(workspace: Any, spec: Any, plan: Any, executor: str,
+                after_trial: Callable[[], None] | None = None) -> dict[str, Any]:
+    """gapless' search as the trainer runs it, child runs included; pruning off.
+    ``after_trial`` (the paired run's bare trial) runs after each trial is recorded."""
     from gapless.compute import open_executor
     from gapless.training.search import ModelSearch
     from gapless.training.trainer import Trainer
@@ -155,6 +171,7 @@ def run_gapless(workspace: Any, spec: Any, plan: Any, executor: str) -> dict[str
     ModelSearch._medians = staticmethod(lambda outcomes: {})  # type: ignore[method-assign]
     trainer = Trainer(workspace.data, workspace.runs)
     tracking = 0.0
+    marks: list[float] = []  # when each trial's gapless work ended
     with workspace.runs.start_run(spec.experiment, f"train {plan.version.ref}",
                                   parent=None, tags={}) as run:
         def on_trial(outcome: Any) -> None:  # as Trainer.train's, timed
@@ -166,7 +183,10 @@ def run_gapless(workspace: Any, spec: Any, plan: Any, executor: str) -> dict[str
                 {"role": "trial", "state": outcome.state,
                  **({"error": outcome.error[:500]} if outcome.error else {})},
                 status="FAILED" if outcome.state == "failed" else "FINISHED")
-            tracking += time.perf_counter() - start
+            marks.append(time.perf_counter())
+            tracking += marks[-1] - start
+            if after_trial is not None:
+                after_trial()
 
         opened = time.perf_counter()
         with open_executor(executor) as pool:
@@ -179,13 +199,15 @@ def run_gapless(workspace: Any, spec: Any, plan: Any, executor: str) -> dict[str
         raise SystemExit(f"{len(errors)} gapless trials failed; the first: {errors[0]}")
     return {"startup_seconds": started - opened, "seconds": ended - started,
             "cpu_seconds": cpu, "close_seconds": closed - ended, "tracking_seconds": tracking,
+            "marks": marks, "started": started, "ended": ended,
             "trials": [{"params": {k: v for k, v in t.params.items() if k in SPACE},
                         "value": t.value, "state": t.state,
                         "seconds": t.finished - t.started} for t in search.trials]}
 
 
-def run_bare(spec: Any, plan: Any, trials: int) -> dict[str, Any]:
-    """The loop people write: Optuna's ``optimize`` around ``cross_val_score``."""
+def bare_loop(spec: Any, plan: Any) -> tuple[Any, Callable[[Any], float], list[float]]:
+    """The loop people write, ready to run: an Optuna study, and an objective running
+    ``cross_val_score``; with the list each trial's seconds inside it go to."""
     import optuna
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_score
@@ -211,16 +233,47 @@ def run_bare(spec: Any, plan: Any, trials: int) -> dict[str, Any]:
         inside.append(time.perf_counter() - start)
         return statistics.fmean(float(s) for s in scores)
 
-    study = optuna.create_study(direction="maximize", sampler=sampler())
+    return optuna.create_study(direction="maximize", sampler=sampler()), objective, inside
+
+
+def bare_trials(study: Any, inside: list[float]) -> list[dict[str, Any]]:
+    return [{"params": {k.split(".", 1)[1]: v for k, v in t.params.items() if k != "family"},
+             "value": t.value, "state": t.state.name.lower(), "seconds": s}
+            for t, s in zip(study.trials, inside, strict=True)]
+
+
+def run_bare(spec: Any, plan: Any, trials: int) -> dict[str, Any]:
+    """The bare loop, as people write it: ``study.optimize(objective)``."""
+    study, objective, inside = bare_loop(spec, plan)
     start, cpu = time.perf_counter(), time.process_time()
     study.optimize(objective, n_trials=trials)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"startup_seconds": 0.0, "seconds": seconds, "cpu_seconds": cpu, "close_seconds": 0.0,
-            "tracking_seconds": 0.0,
-            "trials": [{"params": {k.split(".", 1)[1]: v for k, v in t.params.items()
-                                   if k != "family"},
-                        "value": t.value, "state": t.state.name.lower(), "seconds": s}
-                       for t, s in zip(study.trials, inside, strict=True)]}
+    return {"startup_seconds": 0.0, "seconds": seconds, "cpu_seconds": cpu,
+            "close_seconds": 0.0, "tracking_seconds": 0.0,
+            "trials": bare_trials(study, inside)}
+
+
+def run_paired(workspace: Any, spec: Any, plan: Any) -> dict[str, Any]:
+    """Both sides in this process, trial by trial: after each gapless trial is recorded,
+    one bare trial (``ask``, objective, ``tell``: what ``optimize`` does), so the two
+    sides of each pair run seconds apart and the machine's drift cancels out."""
+    study, objective, inside = bare_loop(spec, plan)
+    ends: list[float] = []
+
+    def bare_trial() -> None:
+        trial = study.ask()
+        study.tell(trial, objective(trial))
+        ends.append(time.perf_counter())
+
+    record = run_gapless(workspace, spec, plan, "local:1", after_trial=bare_trial)
+    pairs, previous = [], record["started"]
+    for mark, end in zip(record.pop("marks"), ends, strict=True):
+        pairs.append([mark - previous, end - mark])  # [gapless, bare] seconds
+        previous = end
+    pairs[-1][0] += record["ended"] - previous  # the search's last bookkeeping
+    record.update(seconds=sum(g for g, _ in pairs), pairs=pairs,
+                  bare_trials=bare_trials(study, inside))
+    return record
 
 
 def run_profile(workspace: Any, spec: Any, plan: Any) -> dict[str, Any]:
@@ -254,12 +307,16 @@ def run_side(side: str, executor: str, workdir: Path, result: Path, rows: int,
             record = run_gapless(workspace, spec, plan, executor)
         elif side == "bare":
             record = run_bare(spec, plan, trials)
+        elif side == "paired":
+            record = run_paired(workspace, spec, plan)
         elif side == "profile":
             record = run_profile(workspace, spec, plan)
         else:
-            raise SystemExit(f"unknown side {side!r}; known: gapless, bare, profile")
+            raise SystemExit(f"unknown side {side!r}; known: gapless, bare, paired, profile")
     finally:
         workspace.close()
+    for key in ("marks", "started", "ended"):  # this process's clock: no use elsewhere
+        record.pop(key, None)
     record.update(side=side, executor=executor, plan_seconds=plan_seconds,
                   train_rows=len(plan.train))
     result.write_text(json.dumps(record), encoding="utf-8")
@@ -310,11 +367,12 @@ def spawn(side: str, executor: str, workdir: Path, rows: int, trials: int) -> Ru
     child = subprocess.Popen(command)
     _, status, _ = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
     reap_orphans()
     busy, ours = busy_cpu_seconds() - busy, descendants_cpu_seconds() - ours
-    if os.waitstatus_to_exitcode(status) != 0:
+    if child.returncode != 0:
         raise SystemExit(f"the {side} {executor} child failed with exit status "
-                         f"{os.waitstatus_to_exitcode(status)}; its error is printed above")
+                         f"{child.returncode}; its error is printed above")
     others = max(0.0, busy - ours) / elapsed
     record = json.loads(result.read_text(encoding="utf-8"))
     result.unlink()
@@ -324,7 +382,8 @@ def spawn(side: str, executor: str, workdir: Path, rows: int, trials: int) -> Ru
               close_seconds=record["close_seconds"],
               tracking_seconds=record["tracking_seconds"], process_seconds=elapsed,
               train_rows=record["train_rows"], trials=record["trials"], other_cpus=others,
-              extra={k: record[k] for k in ("steps", "plan_seconds") if k in record})
+              extra={k: record[k] for k in ("steps", "pairs", "bare_trials", "plan_seconds")
+                     if k in record})
     print(f"{side} {executor}: search {run.seconds:.1f} s, {run.per_trial:.3f} s/trial; "
           f"other processes used {others:.2f} CPUs meanwhile", file=sys.stderr, flush=True)
     return run
@@ -376,31 +435,36 @@ def compare(rows: int, trials: int, repeats: int, profile: bool) -> dict[str, An
     with tempfile.TemporaryDirectory(prefix="gapless-bench-training-") as tmp:
         scratch = Path(tmp)
         serial: dict[str, list[Run]] = {"gapless": [], "bare": []}
-        for repeat in range(repeats):
+        scaling: dict[str, list[Run]] = {uri: [] for uri in SCALING}
+        for repeat in range(repeats):  # interleaved, so drift spreads over every kind
             for side in serial:
                 serial[side].append(spawn(side, "local:1", scratch / f"{side}-{repeat}",
                                           rows, trials))
-        scaling = [spawn("gapless", uri, scratch / uri.replace(":", "-"), rows, trials)
-                   for uri in SCALING]
+            for uri in SCALING:
+                scaling[uri].append(spawn("gapless", uri, scratch / f"{uri}-{repeat}".replace(
+                    ":", "-"), rows, trials))
+        paired = spawn("paired", "local:1", scratch / "paired", rows, trials)
         profiled = spawn("profile", "local:1", scratch / "profile", rows, trials) if (
             profile) else None
-    return {"serial": serial, "scaling": scaling, "profiled": profiled}
+    return {"serial": serial, "paired": paired, "scaling": scaling, "profiled": profiled}
 
 
 def best(runs: list[Run]) -> Run:
     return min(runs, key=lambda r: r.seconds)
 
 
-def same_work(serial: dict[str, list[Run]]) -> str:
-    """Whether every gapless and bare run sampled the same parameters and scored the
-    same CV values, trial by trial."""
+def same_work(serial: dict[str, list[Run]], paired: Run) -> str:
+    """Whether every gapless and bare run, the paired one's two sides included, sampled
+    the same parameters and scored the same CV values, trial by trial."""
     reference = serial["gapless"][0].trials
-    for run in (*serial["gapless"], *serial["bare"]):
-        for mine, theirs in zip(run.trials, reference, strict=True):
+    runs = [(run.label, run.trials) for run in (*serial["gapless"], *serial["bare"], paired)]
+    runs.append(("the paired run's bare side", paired.extra["bare_trials"]))
+    for label, trials in runs:
+        for mine, theirs in zip(trials, reference, strict=True):
             if mine["params"] != theirs["params"]:
-                return f"**no**: {run.label} sampled {mine['params']} for {theirs['params']}"
+                return f"**no**: {label} sampled {mine['params']} for {theirs['params']}"
             if abs(mine["value"] - theirs["value"]) > 1e-9:
-                return (f"**no**: {run.label} scored {mine['value']!r} for "
+                return (f"**no**: {label} scored {mine['value']!r} for "
                         f"{theirs['params']}, gapless {theirs['value']!r}")
     return "yes"
 
@@ -432,60 +496,86 @@ def spread(runs: list[Run]) -> float:
     return max(r.per_trial for r in runs) / min(r.per_trial for r in runs) - 1
 
 
-def overhead_verdict(serial: dict[str, list[Run]]) -> str:
+def overhead_verdict(serial: dict[str, list[Run]], paired: Run) -> str:
     g, b = best(serial["gapless"]), best(serial["bare"])
-    value = overhead(serial)
-    ok = value <= TARGET_OVERHEAD
-    n = len(g.trials)
-    inside = (g.busy - b.busy) / n
-    g_cpu = min(r.cpu_seconds for r in serial["gapless"]) / len(g.trials)
-    b_cpu = min(r.cpu_seconds for r in serial["bare"]) / len(b.trials)
-    return (f"- Overhead per trial, best run each: ({g.per_trial:.3f} - {b.per_trial:.3f}) / "
-            f"{b.per_trial:.3f} = **{value:+.1%}**; within the 10% target: "
-            f"{'yes' if ok else '**no**'}\n"
-            f"- The same in CPU time (least per side; less sensitive to other load on the "
-            f"machine): ({g_cpu:.3f} - {b_cpu:.3f}) / {b_cpu:.3f} = "
-            f"{(g_cpu - b_cpu) / b_cpu:+.1%}\n"
-            f"- Where the {g.per_trial - b.per_trial:+.4f} s / trial goes (best runs): inside "
-            f"trials {inside:+.4f}, tracking {g.tracking_seconds / n:+.4f}, the rest "
-            f"{g.per_trial - b.per_trial - inside - g.tracking_seconds / n:+.4f}\n"
-            f"- Run-to-run spread of s / trial (slowest over fastest run): gapless "
-            f"{spread(serial['gapless']):.1%}, bare {spread(serial['bare']):.1%}\n"
+    value, n = overhead(serial), len(g.trials)
+    g_cpu = min(r.cpu_seconds for r in serial["gapless"]) / n
+    b_cpu = min(r.cpu_seconds for r in serial["bare"]) / n
+    pairs = paired.extra["pairs"]
+    g_paired, b_paired = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+    paired_value = (g_paired - b_paired) / b_paired
+    q1, median, q3 = (statistics.quantiles([gi / bi - 1 for gi, bi in pairs], n=4)
+                      if len(pairs) > 1 else [pairs[0][0] / pairs[0][1] - 1] * 3)
+    g_in, b_in = paired.busy, sum(t["seconds"] for t in paired.extra["bare_trials"])
+    tracking = paired.tracking_seconds
+    rest = (g_paired - g_in - tracking) - (b_paired - b_in)
+
+    def target(v: float) -> str:
+        return "yes" if v <= TARGET_OVERHEAD else "**no**"
+
+    return (f"- **Overhead, paired run** (one process, a bare trial right after each gapless "
+            f"one, so the machine's drift cancels): ({g_paired / n:.3f} - {b_paired / n:.3f}) "
+            f"/ {b_paired / n:.3f} = **{paired_value:+.1%}**; within the 10% target: "
+            f"{target(paired_value)}; per-trial overhead: median {median:+.1%}, middle half "
+            f"{q1:+.1%} to {q3:+.1%}\n"
+            f"- Where gapless' extra {(g_paired - b_paired) / n:+.4f} s / trial goes (paired "
+            f"run): inside trials {(g_in - b_in) / n:+.4f} (spec re-validation, a pipeline "
+            f"built per fold, against `cross_val_score`'s own machinery), recording the "
+            f"child run {tracking / n:+.4f}, the rest (sampling, ask/tell, bookkeeping) "
+            f"{rest / n:+.4f}\n"
+            f"- Separate processes, best run each: ({g.per_trial:.3f} - {b.per_trial:.3f}) / "
+            f"{b.per_trial:.3f} = {value:+.1%}; within the 10% target: {target(value)}; in "
+            f"CPU time (least per side) {(g_cpu - b_cpu) / b_cpu:+.1%}. Run-to-run spread "
+            f"of s / trial (slowest over fastest run): gapless "
+            f"{spread(serial['gapless']):.1%}, bare {spread(serial['bare']):.1%}; where it "
+            f"is near the overhead or above, these runs measure the machine's drift, not "
+            f"gapless\n"
             f"- Same parameters sampled and same CV score in every trial, every run: "
-            f"{same_work(serial)}")
+            f"{same_work(serial, paired)}")
 
 
-def slowdown(run: Run, reference: Run) -> tuple[float, int]:
+def workers(run: Run) -> int:
+    return int(run.executor.rsplit(":", 1)[1])
+
+
+def equal_work(run: Run, reference: Run) -> tuple[float, int, float]:
     """How much longer ``run``'s trials took than the same trials (same parameters) in
-    ``reference``, in total, and how many trials matched."""
+    ``reference`` once its workers were warm (each worker's first trial, which imports
+    the model libraries, left out), with how many trials that compares; and the
+    seconds ``reference`` would have needed for ``run``'s trials: theirs where it ran
+    them, the others' scaled back by that slowdown."""
     def key(trial: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(sorted(trial["params"].items()))
 
     serial = {key(t): t["seconds"] for t in reference.trials}
-    pairs = [(t["seconds"], serial[key(t)]) for t in run.trials if key(t) in serial]
-    if not pairs:
-        return float("nan"), 0
-    return sum(mine for mine, _ in pairs) / sum(theirs for _, theirs in pairs), len(pairs)
+    warm = [(t["seconds"], serial[key(t)]) for number, t in enumerate(run.trials)
+            if number >= workers(run) and key(t) in serial]
+    slower = (sum(mine for mine, _ in warm) / sum(theirs for _, theirs in warm)
+              if warm else 1.0)
+    work = sum(serial.get(key(t), t["seconds"] / slower) for t in run.trials)
+    return slower, len(warm), work
 
 
-def scaling_table(serial: dict[str, list[Run]], scaling: list[Run]) -> str:
-    reference = best(serial["gapless"])
+def scaling_table(serial: dict[str, list[Run]], paired: Run,
+                  scaling: dict[str, list[Run]]) -> str:
+    reference = best([*serial["gapless"], paired])
     lines = ["| executor | start-up s | search s | s / trial | trial s (summed) | "
-             "trials in parallel | trial slowdown (matched) | speed-up (search) | "
+             "trials in parallel | warm trial slowdown (compared) | speed-up (search) | "
              "speed-up (with start-up) | speed-up (equal work) | other CPUs |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     base_total = reference.startup_seconds + reference.seconds
-    base_rate = reference.busy / reference.seconds
-    for run in (reference, *scaling):
+    for run in (reference, *(best(runs) for runs in scaling.values())):
         total = run.startup_seconds + run.seconds
-        slower, matched = slowdown(run, reference)
+        slower, compared, work = equal_work(run, reference)
+        equal = reference.seconds / (run.seconds * reference.busy / work)
         lines.append(
             f"| `{run.executor}` | {run.startup_seconds:.2f} | {run.seconds:.2f} | "
             f"{run.per_trial:.3f} | {run.busy:.1f} | {run.busy / run.seconds:.2f} | "
-            f"{slower:.2f}x ({matched}) | {reference.seconds / run.seconds:.2f}x | "
-            f"{base_total / total:.2f}x | {run.busy / slower / run.seconds / base_rate:.2f}x | "
-            f"{run.other_cpus:.2f} |")
-    return "\n".join(lines)
+            f"{slower:.2f}x ({compared}) | {reference.seconds / run.seconds:.2f}x | "
+            f"{base_total / total:.2f}x | {equal:.2f}x | {run.other_cpus:.2f} |")
+    spreads = ", ".join(f"`{uri}` {spread(runs):.1%}" for uri, runs in scaling.items())
+    return "\n".join(lines) + (f"\n\nRun-to-run spread of the search's wall time: {spreads}"
+                               if all(len(runs) > 1 for runs in scaling.values()) else "")
 
 
 def profile_table(profiled: Run) -> str:
@@ -535,32 +625,38 @@ distributed {_results.version("distributed")}, pandas {_results.version("pandas"
   `min_samples_leaf`, `max_features`; {trials} trials per run; TPE with gapless' settings
   on both sides; pruning off (every trial runs all folds)
 
-### Overhead of gapless' search, `local:1` (in process), {repeats} run(s) per side
+### Overhead of gapless' search, `local:1`: {repeats} run(s) per side, then a paired run
 
 {overhead_table(serial)}
 
-{overhead_verdict(serial)}
+{overhead_verdict(serial, outcome["paired"])}
 
-"s / trial" is the search's wall time over the trials (bold: the best run, compared).
+"s / trial" is the search's wall time over the trials (bold: the best run, compared);
+the table lists the separate runs, the verdict adds the paired run (see the docstring).
 "in trials" is the time inside each trial (gapless: `evaluate_trial`, i.e. spec
 re-validation, a pipeline built per fold, fit and score; bare: `clone` + `set_params` +
 `cross_val_score`); "tracking" is gapless recording each trial as a child run; "the rest"
 is Optuna's ask/tell (TPE) and the search's own bookkeeping.
 
-### Speed-up with 2 workers (gapless search, one run each; `local:1` is the best run above)
+### Speed-up with 2 workers: gapless' search, best of {repeats} run(s) each
 
-{scaling_table(serial, scaling)}
+`local:1` is the fastest of its measurements above: the separate runs and the paired
+run's gapless share.
+
+{scaling_table(serial, outcome["paired"], scaling)}
 
 "start-up" opens the executor (`local:2` starts its processes lazily, at the first
 trial, so inside "search"; `dask-local:2` starts a LocalCluster of 2 single-threaded
 workers). "trial s (summed)" is the time inside trials added up, and "trials in
 parallel" that over the search's wall time. With two trials in flight TPE samples other
 parameters after its 8 random start-up trials, so the work differs between runs and the
-plain speed-ups mix parallelism with luck. "trial slowdown" compares the trials both
-runs sampled alike (how many in brackets): how much longer each took in a worker than
-in process (two trials sharing the machine, a worker's first-trial imports). "speed-up
-(equal work)" = trials in parallel / trial slowdown, against `local:1`: the speed-up
-for the same trials.
+plain speed-ups mix parallelism with luck. "warm trial slowdown" compares the trials
+both runs sampled alike, leaving out each worker's first trial (which imports the model
+libraries): how much longer a trial took in a worker than in process (how many trials
+compared in brackets). "speed-up (equal work)" estimates the speed-up for the same work
+as `local:1`: this run's search time, scaled by how long `local:1` took for the trials
+this run sampled (theirs where `local:1` ran them too, the others' by the slowdown)
+against the trials `local:1` did run; first-trial imports count against it, start-up not.
 {profile}
 How it is measured (see the docstring of `benchmarks/bench_training.py`): each run is a
 fresh child process that builds its own workspace and plan, then times only the search
@@ -596,8 +692,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     become_subreaper()
     outcome = compare(args.rows, args.trials, args.repeats, args.profile)
     print(overhead_table(outcome["serial"]))
-    print(overhead_verdict(outcome["serial"]))
-    print(scaling_table(outcome["serial"], outcome["scaling"]))
+    print(overhead_verdict(outcome["serial"], outcome["paired"]))
+    print(scaling_table(outcome["serial"], outcome["paired"], outcome["scaling"]))
     if outcome["profiled"] is not None:
         print(profile_table(outcome["profiled"]))
     if args.output is not None:
