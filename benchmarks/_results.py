@@ -79,3 +79,14 @@ def version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def status_kib(field: str) -> int:
+    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), or 0 where there is none."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

@@ -138,17 +138,6 @@ def generate_csv(path: Path, rows: int) -> None:
 
 
 # -- the children ----------------------------------------------------------------------
-def status_kib(field: str) -> int:
-    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), or 0 where there is none."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 class StageMeter:
     """Time and peak RSS of each stage of one run, for ``--profile``.
 
@@ -198,7 +187,7 @@ class StageMeter:
         ]
 
     def _mark(self) -> None:
-        hwm = status_kib("VmHWM")
+        hwm = _results.status_kib("VmHWM")
         for name in self.stack:
             self.peak_kib[name] = max(self.peak_kib[name], hwm)
         self._reset()
@@ -297,7 +286,7 @@ def run_side(side: str, csv: Path, workdir: Path, result: Path, rows: int,
                       output_bytes=output.stat().st_size)
     else:
         raise SystemExit(f"unknown side {side!r}; known: generate, {', '.join(SIDES)}")
-    record["vm_hwm_kib"] = status_kib("VmHWM")
+    record["vm_hwm_kib"] = _results.status_kib("VmHWM")
     result.write_text(json.dumps(record), encoding="utf-8")
 
 

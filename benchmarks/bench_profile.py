@@ -125,17 +125,6 @@ def generate_parquet(path: Path, rows: int) -> None:
 
 
 # -- the children ----------------------------------------------------------------------
-def status_kib(field: str) -> int:
-    """A ``kB`` field of /proc/self/status (VmRSS, VmHWM), or 0 where there is none."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def import_gapless() -> tuple[Any, Any, Any]:
     """gapless' profile and report functions, with the libraries they import lazily
     (DuckDB, pyarrow, plotly, Jinja), so the timed calls do no importing."""
@@ -242,7 +231,7 @@ def run_side(side: str, data: Path, workdir: Path, result: Path, rows: int) -> N
         record = run_cprofile(data, workdir)
     else:
         raise SystemExit(f"unknown side {side!r}; known: generate, cprofile, {', '.join(SIDES)}")
-    record.update(side=side, vm_hwm_kib=status_kib("VmHWM"))
+    record.update(side=side, vm_hwm_kib=_results.status_kib("VmHWM"))
     result.write_text(json.dumps(record), encoding="utf-8")
 
 
