@@ -13,11 +13,14 @@ from typing import Any
 from gapless.core.config import CONFIG_FILE, STATE_DIR, Settings, default_config_text
 from gapless.core.errors import ConfigError, GaplessError
 from gapless.data.versions import DataVersions
+from gapless.registry.api import Models
 from gapless.stores.artifacts import ArtifactStore
 from gapless.stores.sql import MetadataStore
 from gapless.tracking import ACTIVE_RUN, DEFAULT_EXPERIMENT, ActiveRun, Tracking
 
 _AUTO: Any = object()
+# Promotion gates that apply when a promotion names none (see gapless.registry.gates).
+GATES_FILE = "gates.yaml"
 
 
 def find_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -58,6 +61,11 @@ class Workspace:
             cache_dir=self.settings.state_dir / "cache" / "datasets",
             storage_options=self._storage_options,
         )
+        self.models = Models(
+            self.metadata, self.artifacts, self.runs, self.data,
+            encryption_key=self.settings.encryption_key, admins=self.settings.admins,
+            default_gates=self.root / GATES_FILE,
+        )
 
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".", **overrides: Any) -> Workspace:
@@ -96,15 +104,23 @@ class Workspace:
         *,
         executor: str | None = None,
         on_progress: Any = None,
+        register: str | None = None,
     ) -> Any:
         """Train a task spec (YAML path, dict or TaskSpec): baseline first, then an Optuna
         search over the candidates, the winner refit and scored once on the test split,
         evaluated, saved with skops and documented by a model card, all tracked.
 
         ``executor`` overrides ``compute_uri`` (``local``, ``local:N``, ``dask-local``,
-        ``dask://host:port``). Returns a :class:`gapless.training.trainer.TrainResult`.
+        ``dask://host:port``); ``register`` registers the model as the next version of
+        that name. Returns a :class:`gapless.training.trainer.TrainResult`.
         """
-        return self._trainer().train(spec, executor=executor, on_progress=on_progress)
+        result = self._trainer().train(spec, executor=executor, on_progress=on_progress)
+        if register is not None:
+            from dataclasses import replace
+
+            version = self.models.register(result.run_id, register)
+            result = replace(result, registered=version.ref)
+        return result
 
     def reproduce(self, run_id: str, *, executor: str | None = None,
                   on_progress: Any = None) -> tuple[Any, list[dict[str, Any]]]:
@@ -120,11 +136,13 @@ class Workspace:
         return result, compare_runs(self.runs, original.id, result.run_id)
 
     def _trainer(self) -> Any:
+        from gapless.registry.packaging import pack
         from gapless.reports.model_card import model_card_html
         from gapless.training.trainer import Trainer
 
         return Trainer(self.data, self.runs, executor_uri=self.settings.compute_uri,
-                       render_card=model_card_html)
+                       render_card=model_card_html,
+                       package=lambda model: pack(model, self.models.cipher).data)
 
     def _storage_options(self, uri: str) -> dict[str, Any]:
         """fsspec options for reading ``uri``: the artifact store's, when on the same scheme."""

@@ -96,3 +96,14 @@ def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
         assert sorted({run.tags["role"] for run in children}) == ["baseline", "trial"]
         assert len(children) == 1 + 12
         assert training.metrics["test_roc_auc"] > training.metrics["baseline_test_roc_auc"] + 0.1
+        version = ws.models.get("loan-default@1")
+        assert version.run_id == training.id and version.signature is not None
+        kinds = [step["kind"] for step in ws.models.lineage(version)]
+        assert kinds[:3] == ["version", "run", "commit"] and kinds[-1] == "source"
+        # Staging's gates pass; production's refuse the model for its fairness gaps and
+        # the audit log keeps both attempts.
+        assert ws.models.get("loan-default@staging").version == 1
+        outcomes = {(e.alias, e.outcome) for e in ws.models.history("loan-default")}
+        assert ("staging", "applied") in outcomes
+        fair = version.evaluation["fairness_passed"]
+        assert ("production", "applied" if fair else "refused") in outcomes

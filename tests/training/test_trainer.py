@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gapless import ValidationError, Workspace
@@ -49,7 +51,14 @@ def test_train_tracks_baseline_trials_and_saves_a_loadable_model(loans_ws: Works
     assert parent.params["dataset_digest"] == loans_ws.data.get("loans@1").digest
     assert parent.metrics["test_roc_auc"] == pytest.approx(result.test_metrics["roc_auc"])
     paths = {a.path for a in loans_ws.runs.artifacts(result.run_id)}
-    assert {"model/model.skops", "spec.json", "evaluation.json", "model_card.html"} <= paths
+    assert {"model/model.skops", "spec.json", "evaluation.json", "model_card.html",
+            "signature.json"} <= paths
+    signature = json.loads(loans_ws.runs.read_artifact(result.run_id, "signature.json"))
+    inputs = {column["name"]: column for column in signature["inputs"]}
+    assert "defaulted" not in inputs and inputs["credit_score"]["type"] in ("integer", "float")
+    assert inputs["credit_score"]["minimum"] < inputs["credit_score"]["maximum"]
+    assert set(inputs["region"]["categories"]) >= {"north", "south"}
+    assert signature["output"]["problem"] == "binary" and len(signature["output"]["classes"]) == 2
     model = model_of_run(loans_ws.runs, result.run_id)
     frame = loans_ws.data.load("loans@1").drop(columns=["defaulted"]).head(20)
     assert (model.predict(frame) == result.model.predict(frame)).all()

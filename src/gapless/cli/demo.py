@@ -6,7 +6,9 @@ time): ingest it as a versioned dataset, validate it against a declared schema
 (quarantining failing rows), clean it with a recorded spec, profile it to an HTML
 report, then train on the cleaned version: a heuristic baseline, an Optuna search over
 three model families with cross-validation, the winner scored once on the latest
-quarter, behavioural and fairness checks, and a model card.
+quarter, behavioural and fairness checks, and a model card; finally register the model
+(signature, lineage back to the raw CSV) and promote it through per-alias gates, where
+staging accepts it and production refuses it for failing its fairness thresholds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ if TYPE_CHECKING:
     from gapless.workspace import Workspace
 
 EXPERIMENT = "demo-loan-default"
+MODEL = "loan-default"
+# What the demo's model must show: staging asks for skill, production also for fairness.
+GATES: dict[str, Any] = {"aliases": {
+    "staging": {"metrics": {"roc_auc": {"min": 0.6}, "brier": {"max": 0.25}},
+                "behavioural": True, "fairness": False, "data_validation": "passed"},
+    "production": {"metrics": {"roc_auc": {"min": 0.6}, "brier": {"max": 0.25}},
+                   "beat_current": {"metric": "roc_auc", "delta": 0.0},
+                   "behavioural": True, "fairness": True, "data_validation": "passed"},
+}}
 TARGET = "defaulted"
 
 SCHEMA: dict[str, Any] = {
@@ -52,7 +63,7 @@ CLEANING: dict[str, Any] = {
         "credit_score": {"strategy": "knn", "features": ["age", "loan_amount", "interest_rate"]},
         "debt": {"strategy": "median"},
     },
-    "outliers": {"age": {"method": "iqr", "factor": 3, "action": "clip"}},
+    "outliers": {"age": {"method": "iqr", "factor": 3, "action": "drop"}},
     "time_column": "applied_at",
 }
 
@@ -72,7 +83,8 @@ def demo(
         with Workspace.init(root) as ws:
             out.print(f"[bold]gapless demo[/] workspace: {ws.root}\n")
             cleaned = prepare_data(ws, rows, say=out.print)
-            train_candidates(ws, cleaned, say=out.print)
+            run_id = train_candidates(ws, cleaned, say=out.print)
+            register_and_promote(ws, run_id, say=out.print)
             if directory is None:
                 out.print("\n(the workspace is temporary; run `gapless demo --dir DIR` to keep it)")
     finally:
@@ -110,7 +122,10 @@ def prepare_data(ws: Workspace, rows: int, *, say: Callable[..., None]) -> str:
     say(f"[bold]3. clean[/]    {cleaned.message} (duplicates dropped: "
         f"{report['duplicates']['rows_dropped']}, values imputed: "
         f"{sum(c['imputed'] for c in report['missing']['columns'].values())}, "
-        f"outliers clipped: {sum(c['clipped'] for c in report['outliers']['columns'].values())})")
+        f"outlier rows dropped: {report['outliers']['rows_dropped']})")
+    revalidated = ws.data.validate(cleaned.version, SCHEMA, on_fail="warn")
+    say(f"             {cleaned.version.ref} against the same schema: "
+        f"{'passed' if revalidated.passed else 'failed'} (the registry's data gate reads this)")
 
     profile = ws.data.profile(cleaned.version, target=TARGET)
     write_html(reports / "profile.html", profile_html(profile))
@@ -185,3 +200,27 @@ def train_candidates(ws: Workspace, dataset: str, *, say: Callable[..., None]) -
     say(f"model card: {card}")
     say(f"inspect it: gapless -w {ws.root} runs show {result.run_id[:8]}")
     return result.run_id
+
+
+def register_and_promote(ws: Workspace, run_id: str, *, say: Callable[..., None]) -> None:
+    """Register the trained model and promote it through the gates of staging and production."""
+    from gapless.core.errors import PromotionRefusedError
+
+    version = ws.models.register(run_id, MODEL, description="demo loan-default model")
+    chain = " -> ".join(str(step["name"])[:24] for step in ws.models.lineage(version)
+                        if step["kind"] in ("version", "run", "dataset", "source"))
+    say(f"[bold]6. register[/] {version.ref}: {len(version.signature['inputs'])} input columns "
+        f"in its signature; lineage {chain}")
+    for alias in ("staging", "production"):
+        try:
+            promotion = ws.models.promote(version.ref, alias, gates=GATES,
+                                          reason=f"demo: first candidate for {alias}")
+        except PromotionRefusedError as exc:
+            say(f"[bold]7. promote[/]  {alias}: [red]refused[/], every failing gate listed:")
+            for gate in exc.gates:
+                if not gate["passed"]:
+                    say(f"             - {gate['gate']}: {gate['detail']}")
+            continue
+        say(f"[bold]7. promote[/]  {MODEL}@{alias} -> version {promotion.to_version} "
+            f"({len(promotion.gates)} gates passed)")
+    say(f"audit log: gapless -w {ws.root} models history {MODEL}")

@@ -22,6 +22,8 @@ def train(
     ),
     reproduce: str = typer.Option(None, "--reproduce", help="Retrain this training run."),
     card: Path = typer.Option(None, "--card", help="Also write the model card HTML here."),
+    register: str = typer.Option(None, "--register",
+                                 help="Register the model as the next version of NAME."),
 ) -> None:
     """Train baseline + candidates with cross-validated Optuna search; track everything."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -43,12 +45,14 @@ def train(
                             best="-" if p.best is None else number(p.best),
                             left="-" if p.remaining is None else f"{p.remaining:.0f}s")
 
+        if reproduce is not None and register is not None:
+            raise ValidationError("--register goes with a task spec, not --reproduce")
         if reproduce is not None:
             result, comparison = ws.reproduce(reproduce, executor=executor,
                                               on_progress=on_progress)
         else:
             result, comparison = ws.train(str(spec), executor=executor,
-                                          on_progress=on_progress), None
+                                          on_progress=on_progress, register=register), None
         card_text = ws.runs.read_artifact(result.run_id, "model_card.html")
         card_path = card or ws.settings.state_dir / "reports" / f"model-card-{result.run_id}.html"
     card_path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,8 @@ def show_result(result: TrainResult, card_path: Path) -> None:
         verdict = "passed" if evaluation["fairness_passed"] else "[red]failed[/]"
         out.print(f"fairness checks: {verdict}")
     out.print(f"run {result.run_id}; model card: {card_path}")
+    if result.registered:
+        out.print(f"registered as [bold]{result.registered}[/]")
 
 
 def show_comparison(original: str, again: str, rows: list[dict[str, Any]]) -> None:

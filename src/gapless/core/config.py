@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "artifact_options": {},
     "encryption_key": None,
     "api_key": None,
+    "admins": (),
 }
 
 # Settings that hold secrets: never written to gapless.yaml by `init`, never shown in repr.
@@ -47,6 +48,8 @@ class Settings:
     artifact_options: Mapping[str, Any] = field(default_factory=dict)
     encryption_key: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)
+    # Identities (GAPLESS_USER or login names) allowed to override a failed promotion gate.
+    admins: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, root: str | os.PathLike[str], **explicit: Any) -> Settings:
@@ -79,6 +82,7 @@ class Settings:
                 f"setting `artifact_options` must be a mapping of storage options, "
                 f"got {type(values['artifact_options']).__name__}"
             )
+        values["admins"] = _names(values["admins"], "admins")
         settings = cls(root=root_path, **values)
         return replace(
             settings,
@@ -90,6 +94,16 @@ class Settings:
     @property
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
+
+
+def _names(value: Any, setting: str) -> tuple[str, ...]:
+    """A list setting given as a YAML list or a comma-separated string (environment)."""
+    if isinstance(value, str):
+        value = [part for part in (p.strip() for p in value.split(",")) if part]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"setting `{setting}` must be a list of names or a comma-separated "
+                          f"string, got {value!r}")
+    return tuple(value)
 
 
 def read_config_file(path: Path, *, known: list[str]) -> dict[str, Any]:
@@ -129,6 +143,8 @@ def default_config_text() -> str:
         f"online_uri: {DEFAULTS['online_uri']}",
         "# Where work runs: local, dask-local or dask://host:port",
         f"compute_uri: {DEFAULTS['compute_uri']}",
+        "# Who may override a failed promotion gate (GAPLESS_USER or login names)",
+        "admins: []",
         "",
     ]
     return "\n".join(lines)

@@ -7,7 +7,8 @@ that owns them and re-raised ``from`` the original, so callers catch one tree::
     GaplessError                      anything gapless reports to a user
     ├── ConfigError                   bad settings, unknown URI scheme, bad gapless.yaml
     ├── ValidationError               bad input from a user (values, names, specs)
-    │   └── FilterSyntaxError         a run-search filter that does not parse (has .position)
+    │   ├── FilterSyntaxError         a run-search filter that does not parse (has .position)
+    │   └── PromotionRefusedError     a promotion failed its gates (has .gates, every reason)
     ├── NotFoundError                 a named thing (run, experiment, artifact) does not exist
     ├── ConflictError                 the write contradicts what is stored (duplicate, immutable)
     ├── IntegrityError                stored bytes do not match their recorded SHA-256
@@ -46,6 +47,14 @@ class FilterSyntaxError(ValidationError):
         near = text[position : position + 20]
         where = f"near {near!r}" if near else "at the end"
         super().__init__(f"filter {text!r}: {message} at position {position} ({where})")
+
+
+class PromotionRefusedError(ValidationError):
+    """A promotion failed one or more gates; ``gates`` holds every gate's result."""
+
+    def __init__(self, message: str, *, gates: list[dict[str, object]]) -> None:
+        self.gates = gates
+        super().__init__(message)
 
 
 class NotFoundError(GaplessError):

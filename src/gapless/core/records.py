@@ -111,3 +111,50 @@ class LineageNode:
 
     version: DatasetVersion
     parents: tuple[LineageNode, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model: the file it points at and what it came from."""
+
+    id: int
+    model: str
+    version: int
+    run_id: str | None
+    digest: str  # SHA-256 of the stored bytes (ciphertext when encrypted)
+    model_digest: str  # SHA-256 of the plain model file
+    size: int
+    format: str  # skops | pickle
+    encrypted: bool
+    signature: Mapping[str, object] | None
+    lineage: Mapping[str, object]
+    metrics: Mapping[str, float]
+    evaluation: Mapping[str, object] | None  # gate-relevant results recorded at training
+    tags: Mapping[str, str]
+    description: str | None
+    source: str  # run | mlflow | bundle
+    trusted_by: str | None  # who vouched for a pickle at import
+    created_by: str
+    created_at: float
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One attempted registry transition, applied or not, as the append-only log holds it."""
+
+    id: int
+    model: str
+    action: str  # register | promote | alias | rollback
+    alias: str | None
+    from_version: int | None
+    to_version: int | None
+    outcome: str  # applied | overridden | refused | conflict
+    actor: str
+    reason: str | None
+    gates: tuple[Mapping[str, object], ...]
+    created_at: float

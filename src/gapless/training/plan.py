@@ -125,7 +125,7 @@ class TrainingPlan:
             return outcome
         outcome.params = {"strategy": baseline.strategy, "rule": baseline.rule}
         scorer = get_scorer(self.scorer.sklearn_name)
-        X, y = self._xy(self.train)
+        X, y = self.xy(self.train)
         for train, valid in self.folds:
             model = _clone(baseline).fit(X.iloc[train], y.iloc[train])
             outcome.fold_scores.append(float(scorer(model, X.iloc[valid], y.iloc[valid])))
@@ -146,19 +146,19 @@ class TrainingPlan:
         from gapless.training.pipeline import build_pipeline, fit_params
         from gapless.training.search import quiet_convergence
 
-        X, y = self._xy(self.train)
+        X, y = self.xy(self.train)
         model = build_pipeline(self.train, self.spec, best.family, best.params,
                                target=self.target, problem=self.problem, seed=self.spec.seed)
         with quiet_convergence():
             model.fit(X, y, **fit_params(best.family, y, self.spec, problem=self.problem))
         test = self.frame.iloc[self.test_idx].reset_index(drop=True)
-        X_test, y_test = self._xy(test)
+        X_test, y_test = self.xy(test)
         baseline_model = None
         if self.baseline is not None:
             baseline_model = _clone(self.baseline).fit(X, y)
         return evaluate_final(self, model, baseline_model, X, y, X_test, y_test, best, baseline)
 
-    def _xy(self, frame: Any) -> tuple[Any, Any]:
+    def xy(self, frame: Any) -> tuple[Any, Any]:
         if self.target is None:
             return frame, None
         return frame.drop(columns=[self.target]), frame[self.target]
@@ -173,3 +173,22 @@ def _clone(estimator: Any) -> Any:
     from sklearn.base import clone
 
     return clone(estimator)
+
+
+def holdout(data: DataVersions, spec: Any) -> tuple[Any, Any, str, str]:
+    """The test split a task spec defines, rebuilt from its dataset version and seed:
+    ``(X, y, problem, dataset_ref)``. The split is deterministic, so these are exactly
+    the rows the model was scored on at training."""
+    from gapless.training.problem import detect_problem
+    from gapless.training.specs import load_task_spec
+    from gapless.training.splits import train_test
+
+    task = load_task_spec(spec)
+    version = data.get(task.dataset)
+    frame = data.load(version)
+    if task.target is None or task.target not in frame.columns:
+        raise ValidationError(f"{version.ref} has no target column {task.target!r} to score on")
+    problem = task.problem or detect_problem(frame[task.target])
+    _, test_idx = train_test(frame, task, target=task.target, problem=problem, seed=task.seed)
+    test = frame.iloc[test_idx].reset_index(drop=True)
+    return test.drop(columns=[task.target]), test[task.target], problem, version.ref

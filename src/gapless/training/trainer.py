@@ -24,6 +24,7 @@ MODEL_ARTIFACT = "model/model.skops"
 SPEC_ARTIFACT = "spec.json"
 EVALUATION_ARTIFACT = "evaluation.json"
 CARD_ARTIFACT = "model_card.html"
+SIGNATURE_ARTIFACT = "signature.json"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TrainResult:
     trials: dict[str, int]
     evaluation: dict[str, Any] = field(repr=False)
     model: Any = field(repr=False)  # the fitted pipeline
+    registered: str | None = None  # NAME@VERSION when the model was registered
 
     def what_if(self, row: Mapping[str, Any], feature: str, values: list[Any]) -> list[dict]:
         """How the prediction for ``row`` moves as ``feature`` takes each of ``values``."""
@@ -55,8 +57,9 @@ class TrainResult:
 class Trainer:
     """Trains task specs against one workspace's data and tracking.
 
-    ``render_card(evaluation) -> html`` is injected by the workspace (reports sit above
-    training), and ``open_executor(uri)`` builds where trials run.
+    ``render_card(evaluation) -> html`` and ``package(model) -> bytes`` (skops, sealed
+    when an encryption key is set) are injected by the workspace, since reports and the
+    registry sit above training.
     """
 
     def __init__(
@@ -66,11 +69,15 @@ class Trainer:
         *,
         executor_uri: str = "local",
         render_card: Callable[[dict[str, Any]], str] | None = None,
+        package: Callable[[Any], bytes] | None = None,
     ) -> None:
+        from gapless.training.persist import dumps
+
         self.data = data
         self.tracking = tracking
         self.executor_uri = executor_uri
         self.render_card = render_card
+        self.package = package or dumps
 
     def train(
         self,
@@ -110,7 +117,7 @@ class Trainer:
             run.log_metrics(final.run_metrics())
             run.set_tags({"best_family": search.best.family, "problem": plan.problem})
             run.log_params({f"best.{k}": v for k, v in search.best.params.items()})
-            self._save(run, final)
+            self._save(run, plan, final)
         return TrainResult(
             run_id=run.id, experiment=task.experiment, dataset=plan.version.ref,
             problem=plan.problem, metric=plan.metric, best_family=search.best.family,
@@ -134,13 +141,17 @@ class Trainer:
             status=status, params={"family": family, **params}, metrics=metrics, tags=tags,
         )
 
-    def _save(self, run: Any, final: Any) -> None:
-        from gapless.training.persist import dumps
+    def _save(self, run: Any, plan: Any, final: Any) -> None:
+        from gapless.core.schema import infer_signature
 
         with tempfile.TemporaryDirectory(prefix="gapless-model-") as tmp:
             path = Path(tmp) / "model.skops"
-            path.write_bytes(dumps(final.model))
+            path.write_bytes(self.package(final.model))
             run.log_artifact(path, artifact_path="model")
+        X, y = plan.xy(plan.train)
+        signature = infer_signature(X, y, problem=plan.problem,
+                                    classes=getattr(final.model, "classes_", None))
+        run.log_dict(signature.to_dict(), SIGNATURE_ARTIFACT)
         run.log_dict(final.evaluation, EVALUATION_ARTIFACT)
         if self.render_card is not None:
             run.log_text(self.render_card(final.evaluation), CARD_ARTIFACT)

@@ -11,6 +11,12 @@ from gapless.stores.tables.data import (
     dataset_versions,
     datasets,
 )
+from gapless.stores.tables.registry import (
+    model_aliases,
+    model_audit,
+    model_versions,
+    registered_models,
+)
 from gapless.stores.tables.tracking import (
     experiments,
     latest_metrics,
@@ -31,7 +37,11 @@ __all__ = [
     "latest_metrics",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_audit",
+    "model_versions",
     "params",
+    "registered_models",
     "run_artifacts",
     "run_environments",
     "runs",
