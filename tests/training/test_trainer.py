@@ -55,7 +55,8 @@ def test_train_tracks_baseline_trials_and_saves_a_loadable_model(loans_ws: Works
             "signature.json"} <= paths
     signature = json.loads(loans_ws.runs.read_artifact(result.run_id, "signature.json"))
     inputs = {column["name"]: column for column in signature["inputs"]}
-    assert "defaulted" not in inputs and inputs["credit_score"]["type"] in ("integer", "float")
+    assert "defaulted" not in inputs and "customer_id" not in inputs  # excluded: not read
+    assert inputs["credit_score"]["type"] in ("integer", "float")
     assert inputs["credit_score"]["minimum"] < inputs["credit_score"]["maximum"]
     assert set(inputs["region"]["categories"]) >= {"north", "south"}
     assert signature["output"]["problem"] == "binary" and len(signature["output"]["classes"]) == 2

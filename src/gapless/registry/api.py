@@ -30,7 +30,15 @@ from gapless.core.refs import check_name, parse_ref
 from gapless.data.versions import DataVersions
 from gapless.registry import gates as gate_checks
 from gapless.registry.encryption import is_encrypted
-from gapless.registry.packaging import Packed, cipher_for, pack, plain_bytes, seal, unpack
+from gapless.registry.packaging import (
+    Packed,
+    check_loadable,
+    cipher_for,
+    pack,
+    plain_bytes,
+    seal,
+    unpack,
+)
 from gapless.registry.repository import AliasState, RegistryRepository, Transition
 from gapless.stores.artifacts import ArtifactStore
 from gapless.stores.sql import MetadataStore
@@ -84,8 +92,8 @@ class Models:
         fmt = MODEL_FILES[path]
         plain = plain_bytes(data, self.cipher, what=what)
         # Refuse what could never load (foreign pickle, untrusted types) before recording it.
-        unpack(plain, cipher=None, what=what, format=fmt,
-               trusted_pickle=run.tags.get("trusted_by") is not None)
+        check_loadable(plain, what=what, format=fmt,
+                       trusted_pickle=run.tags.get("trusted_by") is not None)
         packed = Packed(data, hashlib.sha256(plain).hexdigest(), is_encrypted(data), fmt)
         if self.cipher is not None and not packed.encrypted:
             packed = seal(plain, self.cipher, format=fmt)
@@ -126,7 +134,7 @@ class Models:
         return self._register_import(model, name, source="file", description=description,
                                      details={"path": str(source),
                                               "sha256": hashlib.sha256(raw).hexdigest()},
-                                     trusted=trust, raw=raw, signature=None)
+                                     trusted=trust, signature=None)
 
     def import_mlflow(self, path: str | os.PathLike[str], name: str, *, trust: bool = False,
                       description: str | None = None) -> ModelVersion:
@@ -135,19 +143,17 @@ class Models:
         from gapless.registry.mlflow_import import read_mlflow_model
 
         imported = read_mlflow_model(path, trust=trust)
-        raw = Path(imported.path, imported.source.get("model_file", "")).read_bytes() \
-            if imported.source.get("model_file") else None
         return self._register_import(
             imported.model, name, source="mlflow", description=description,
             details={**imported.source, "requirements": imported.requirements,
                      "python_version": imported.python_version,
                      "sha256": imported.model_bytes_sha256},
-            trusted=trust and imported.serialization_format != "skops", raw=raw,
+            trusted=trust and imported.serialization_format != "skops",
             signature=imported.signature.to_dict() if imported.signature else None)
 
     def _register_import(self, model: Any, name: str, *, source: str,
                          description: str | None, details: dict[str, Any], trusted: bool,
-                         raw: bytes | None, signature: dict[str, Any] | None) -> ModelVersion:
+                         signature: dict[str, Any] | None) -> ModelVersion:
         """Record an import as a run (so lineage has one shape), then register it. A trusted
         pickle whose types skops can hold is re-saved as skops; otherwise the pickle is kept
         and only ever loaded because ``trusted_by`` names who vouched for it."""
@@ -158,9 +164,14 @@ class Models:
             unpack(packed.data, cipher=self.cipher, what=f"imported {name}")
             file_name = "model.skops"
         except SecurityError:
-            if not trusted or raw is None:
+            if not trusted:
                 raise
-            packed, file_name = seal(raw, self.cipher, format="pickle"), "model.pkl"
+            import pickle
+
+            # Stored as a plain pickle (whatever compression the original used), loaded
+            # later only because trusted_by names who vouched for it.
+            packed = seal(pickle.dumps(model), self.cipher, format="pickle")
+            file_name = "model.pkl"
         if trusted:
             tags["trusted_by"] = current_user()
         import tempfile
@@ -194,7 +205,9 @@ class Models:
         version = ref if isinstance(ref, ModelVersion) else self.get(ref)
         return unpack(self.artifacts.get_bytes(version.digest), cipher=self.cipher,
                       what=f"model {version.ref}", format=version.format,
-                      model_digest=version.model_digest,
+                      # Unencrypted, the store already checked these very bytes on read.
+                      model_digest=(version.model_digest
+                                    if version.model_digest != version.digest else None),
                       trusted_pickle=version.trusted_by is not None)
 
     def load_run(self, run_id: str) -> Any:
@@ -416,7 +429,49 @@ class Models:
                 stack.append(entry.to_version)
         return stack
 
-    # -- helpers ----------------------------------------------------------------------
+    # -- export and bundles -----------------------------------------------------------
+    def export(self, ref: str, out: str | os.PathLike[str], *, format: str = "bundle"
+               ) -> dict[str, Any]:
+        """Write ``ref`` as a deployable bundle, or as ONNX with a comparison report."""
+        from gapless.registry.export import export_bundle, export_onnx
+
+        exporters = {"bundle": export_bundle, "onnx": export_onnx}
+        if format not in exporters:
+            raise ValidationError(f"export format {format!r} is not one of "
+                                  f"{', '.join(exporters)}")
+        return exporters[format](self, self.get(ref), Path(out))
+
+    def import_bundle(self, path: str | os.PathLike[str], *, name: str | None = None,
+                      alias: str | None = None) -> ModelVersion:
+        """Register an exported bundle (digests checked first), keeping its lineage."""
+        from gapless.registry.export import read_bundle
+
+        manifest, data = read_bundle(path)
+        name = check_name(name or manifest["name"], what="model name")
+        if not manifest["encrypted"]:
+            check_loadable(data, what=f"bundle {path}", format=manifest["format"],
+                           trusted_pickle=manifest.get("trusted_by") is not None)
+        blob = self.artifacts.put_bytes(data)
+        lineage = {**manifest["lineage"], "bundle": {
+            "path": str(Path(path).resolve()), "from": f"{manifest['name']}@{manifest['version']}",
+            "exported_by": manifest.get("exported_by")}}
+        version = self.repository.insert_version(name, {
+            "run_id": None, "digest": blob.digest, "model_digest": manifest["model_digest"],
+            "size": blob.size, "format": manifest["format"], "encrypted": manifest["encrypted"],
+            "signature_json": json.dumps(manifest["signature"]) if manifest["signature"] else None,
+            "lineage_json": json.dumps(lineage), "metrics_json": json.dumps(manifest["metrics"]),
+            "evaluation_json": (json.dumps(manifest["evaluation"])
+                                if manifest.get("evaluation") else None),
+            "tags_json": json.dumps(manifest.get("tags") or {}),
+            "description": manifest.get("description"), "source": "bundle",
+            "trusted_by": manifest.get("trusted_by"),
+        }, actor=current_user())
+        if alias is not None:
+            self.alias(version.ref, alias, reason=f"imported from bundle {path}")
+            version = self.get(version.ref)
+        return version
+
+    # -- helpers ------------------------------------------------------------------------
     def _run_json(self, run_id: str, stored: Mapping[str, Any], path: str) -> str | None:
         if path not in stored:
             return None
@@ -475,16 +530,11 @@ def _walk(node: Any, chain: list[dict[str, Any]], *, depth: int) -> None:
 
 
 def _load_pickle(path: Path) -> Any:
-    """Load a pickle or joblib file the user explicitly trusted."""
+    """Load a pickle or joblib file (any protocol or compression) the user trusted."""
     try:
-        if path.suffix == ".joblib":
-            import joblib
+        import joblib
 
-            return joblib.load(path)
-        import pickle
-
-        with path.open("rb") as handle:
-            return pickle.load(handle)  # noqa: S301 - the user passed trust=True
+        return joblib.load(path)  # noqa: S301 - the user passed trust=True
     except Exception as exc:  # noqa: BLE001 - any failure of a foreign file is its fault
         raise ValidationError(f"{path} could not be loaded as a pickle/joblib file: {exc}"
                               ) from exc

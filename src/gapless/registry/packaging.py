@@ -18,8 +18,9 @@ from gapless.core.errors import IntegrityError, SecurityError
 from gapless.registry.encryption import ModelCipher, is_encrypted, key_id_of
 
 FORMATS = ("skops", "pickle")
-# What a pickle stream starts with (protocol 2+), and joblib's zlib/compressed variants.
-_PICKLE_HEADS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"x\x9c", b"x\xda")
+# A skops file is a zip archive; anything else offered as a model is treated as a pickle
+# or joblib file (every protocol, every compression), i.e. as code that must not run.
+_ZIP_HEAD = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
@@ -69,19 +70,36 @@ def unpack(data: bytes, *, cipher: ModelCipher | None, what: str, format: str = 
     if model_digest is not None and hashlib.sha256(plain).hexdigest() != model_digest:
         raise IntegrityError(f"{what}: the model file does not hash to its recorded SHA-256 "
                              f"{model_digest[:12]}…; it was altered after registration")
+    _refuse_untrusted_pickle(plain, format=format, trusted_pickle=trusted_pickle, what=what)
     if format == "pickle":
-        if not trusted_pickle:
-            raise SecurityError(f"{what} is a pickle nobody vouched for; it was not loaded")
         return pickle.loads(plain)  # noqa: S301 - trusted explicitly at import (see trusted_by)
-    if looks_like_pickle(plain):
-        raise SecurityError(
-            f"{what} is a pickle, which can run arbitrary code when loaded; it was not loaded "
-            "(import it with `gapless models import FILE --trust` only if you trust its origin)"
-        )
     from gapless.training.persist import loads
 
     return loads(plain, what=what)
 
 
+def check_loadable(plain: bytes, *, what: str, format: str = "skops",
+                   trusted_pickle: bool = False) -> None:
+    """Refuse, without building the model, a file that :func:`unpack` would refuse."""
+    _refuse_untrusted_pickle(plain, format=format, trusted_pickle=trusted_pickle, what=what)
+    if format == "skops":
+        from gapless.training.persist import check_types
+
+        check_types(plain, what=what)
+
+
+def _refuse_untrusted_pickle(plain: bytes, *, format: str, trusted_pickle: bool,
+                             what: str) -> None:
+    if format == "pickle" and not trusted_pickle:
+        raise SecurityError(f"{what} is a pickle nobody vouched for; it was not loaded")
+    if format != "pickle" and looks_like_pickle(plain):
+        raise SecurityError(
+            f"{what} is not a skops file but a pickle/joblib file (or something else), which "
+            "can run arbitrary code when loaded; it was not loaded (import it with `gapless "
+            "models import FILE --trust` only if you trust its origin)"
+        )
+
+
 def looks_like_pickle(data: bytes) -> bool:
-    return data[:2] in _PICKLE_HEADS
+    """Not a skops (zip) file: pickle, joblib in any compression, or something worse."""
+    return data[:4] != _ZIP_HEAD

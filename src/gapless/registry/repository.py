@@ -161,8 +161,10 @@ class RegistryRepository:
 
         try:
             moved = self.store.write(work)
-        except ConflictError:  # a concurrent first assignment of the alias won the insert
+        except ConflictError:  # a concurrent first assignment of the alias won the insert?
             moved = self.alias_state(change.model, change.alias)
+            if moved == change.expected:  # no: the database refused for another reason
+                raise
         if moved is not None:
             self.log_attempt(Transition(**{**change.__dict__, "outcome": "conflict"}))
             raise ConflictError(

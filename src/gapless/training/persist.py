@@ -27,20 +27,43 @@ def dumps(model: Any) -> bytes:
 
 
 def loads(data: bytes, *, what: str = "model") -> Any:
-    """Load a skops payload, refusing any type outside the trusted set."""
+    """Load a skops payload, refusing any type outside the trusted set.
+
+    One pass: skops itself refuses a file needing an untrusted type; only then is the
+    file scanned again, to name those types in the error.
+    """
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return skops.io.loads(data, trusted=trusted_types())
+    except UntrustedTypesFoundException:
+        unknown = sorted(set(skops.io.get_untrusted_types(data=data)) - set(trusted_types()))
+        raise SecurityError(
+            f"{what} needs types gapless does not trust: {', '.join(unknown)}; it was not "
+            "loaded (models are built only from known scikit-learn and gapless types)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - a malformed payload is refused, whatever broke
+        raise SecurityError(f"{what} is not a valid skops file: {exc}") from exc
+
+
+def check_types(data: bytes, *, what: str = "model") -> None:
+    """Refuse a skops payload that needs an untrusted type, without building the model."""
     import skops.io
 
-    from gapless.training.pipeline import SKOPS_TRUSTED_TYPES
-
-    trusted = set(SKOPS_TRUSTED_TYPES) | set(EXTRA_TRUSTED)
     try:
         needed = skops.io.get_untrusted_types(data=data)
     except Exception as exc:  # noqa: BLE001 - a malformed payload is refused, whatever broke
         raise SecurityError(f"{what} is not a valid skops file: {exc}") from exc
-    unknown = sorted(set(needed) - trusted)
+    unknown = sorted(set(needed) - set(trusted_types()))
     if unknown:
         raise SecurityError(
             f"{what} needs types gapless does not trust: {', '.join(unknown)}; it was not "
             "loaded (models are built only from known scikit-learn and gapless types)"
         )
-    return skops.io.loads(data, trusted=sorted(set(needed)))
+
+
+def trusted_types() -> list[str]:
+    from gapless.training.pipeline import SKOPS_TRUSTED_TYPES
+
+    return sorted(set(SKOPS_TRUSTED_TYPES) | set(EXTRA_TRUSTED))

@@ -92,3 +92,21 @@ def fit_params(family: Family | str, y: Any, spec: TaskSpec, *, problem: str) ->
 
 
 __all__ = ["SKOPS_TRUSTED_TYPES", "build_pipeline", "fit_params"]
+
+
+def used_columns(model: Any, columns: list[str]) -> list[str]:
+    """The input columns a fitted model reads, in ``columns`` order: those its
+    ColumnTransformer passes to a transformer (excluded and identifier columns are
+    dropped there, so callers need not send them)."""
+    from sklearn.compose import ColumnTransformer
+
+    inner = model
+    while not hasattr(inner, "named_steps") and hasattr(inner, "estimator"):
+        inner = inner.estimator  # FixedThresholdClassifier(FrozenEstimator(pipeline))
+    steps = getattr(inner, "named_steps", {})
+    prep = next((s for s in steps.values() if isinstance(s, ColumnTransformer)), None)
+    if prep is None:
+        return list(columns)
+    read = {str(c) for _, transformer, cols in prep.transformers_ if transformer != "drop"
+            for c in (cols if isinstance(cols, list | tuple) else [cols])}
+    return [c for c in columns if c in read]

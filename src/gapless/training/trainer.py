@@ -143,12 +143,14 @@ class Trainer:
 
     def _save(self, run: Any, plan: Any, final: Any) -> None:
         from gapless.core.schema import infer_signature
+        from gapless.training.pipeline import used_columns
 
         with tempfile.TemporaryDirectory(prefix="gapless-model-") as tmp:
             path = Path(tmp) / "model.skops"
             path.write_bytes(self.package(final.model))
             run.log_artifact(path, artifact_path="model")
         X, y = plan.xy(plan.train)
+        X = X[used_columns(final.model, list(X.columns))]
         signature = infer_signature(X, y, problem=plan.problem,
                                     classes=getattr(final.model, "classes_", None))
         run.log_dict(signature.to_dict(), SIGNATURE_ARTIFACT)

@@ -93,7 +93,8 @@ def _append_only() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION gapless_model_audit_append_only() RETURNS trigger AS $$ "
-            f"BEGIN RAISE EXCEPTION '{_REFUSE}'; END $$ LANGUAGE plpgsql"
+            f"BEGIN RAISE EXCEPTION '{_REFUSE}' USING ERRCODE = 'integrity_constraint_violation'; "
+            "END $$ LANGUAGE plpgsql"
         )
         op.execute(
             "CREATE TRIGGER model_audit_append_only BEFORE UPDATE OR DELETE ON model_audit "
