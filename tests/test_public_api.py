@@ -10,7 +10,8 @@ import gapless
 
 PUBLIC = [
     "ConfigError", "ConflictError", "FilterSyntaxError", "GaplessError", "IntegrityError",
-    "NotFoundError", "SecurityError", "StoreError", "StoreUnavailableError", "StoreWriteError",
+    "NotFoundError", "PromotionRefusedError",
+    "SecurityError", "StoreError", "StoreUnavailableError", "StoreWriteError",
     "ValidationError", "Workspace", "__version__", "active_run", "start_run",
 ]
 HEAVY = ["optuna", "dask", "plotly", "shap", "fastapi", "sqlalchemy", "pandas", "sklearn",

@@ -92,6 +92,7 @@ __all__ = [
     "GaplessError",
     "IntegrityError",
     "NotFoundError",
+    "PromotionRefusedError",
     "SecurityError",
     "StoreError",
     "StoreUnavailableError",
