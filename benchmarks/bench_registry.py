@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {label} | {1000 * ours / counts[key]:.2f} | "
                      f"{1000 * theirs / counts[key]:.2f} | {theirs / ours:.1f}x |")
     lines += ["", "gapless does more per call: every load verifies the SHA-256 of the stored "
-              "bytes and of the model file and checks skops' trusted types; every alias move "
-              "checks it still points where it was read and appends an audit entry in the "
-              "same transaction.", end]
+              "bytes (and of the decrypted file, when encrypted) and allows only trusted "
+              "types; every alias move checks it still points where it was read and appends "
+              "an audit entry in the same transaction.", end]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output is not None:
