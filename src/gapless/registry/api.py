@@ -30,11 +30,11 @@ from gapless.core.refs import check_name, parse_ref
 from gapless.data.versions import DataVersions
 from gapless.registry import gates as gate_checks
 from gapless.registry.encryption import is_encrypted
+from gapless.registry.lineage import lineage_chain, run_lineage, validation_status
 from gapless.registry.packaging import (
     Packed,
     check_loadable,
     cipher_for,
-    pack,
     plain_bytes,
     seal,
     unpack,
@@ -45,7 +45,6 @@ from gapless.stores.sql import MetadataStore
 from gapless.tracking import Tracking
 
 MODEL_FILES = {"model/model.skops": "skops", "model/model.pkl": "pickle"}
-IMPORT_EXPERIMENT = "imports"
 
 
 @dataclass(frozen=True)
@@ -102,9 +101,10 @@ class Models:
             "run_id": run.id, "digest": blob.digest, "model_digest": packed.model_digest,
             "size": blob.size, "format": fmt, "encrypted": packed.encrypted,
             "signature_json": self._run_json(run.id, stored, "signature.json"),
-            "lineage_json": json.dumps(self._lineage_of(run, stored)),
+            "lineage_json": json.dumps(run_lineage(self.tracking, run, stored)),
             "metrics_json": json.dumps(dict(run.metrics)),
-            "evaluation_json": _gate_facts(self._run_json(run.id, stored, "evaluation.json")),
+            "evaluation_json": gate_checks.evaluation_facts(
+                self._run_json(run.id, stored, "evaluation.json")),
             "tags_json": json.dumps({**{k: v for k, v in run.tags.items()
                                         if k in ("best_family", "problem", "source")},
                                      **{str(k): str(v) for k, v in (tags or {}).items()}}),
@@ -116,78 +116,25 @@ class Models:
     def import_file(self, path: str | os.PathLike[str], name: str, *, trust: bool = False,
                     description: str | None = None) -> ModelVersion:
         """Register a model file: a ``.skops`` file (trusted types only), or a pickle /
-        joblib file, which is loaded only with ``trust=True``."""
-        from gapless.registry.packaging import looks_like_pickle
+        joblib file, loaded only with ``trust=True``."""
+        from gapless.registry.imports import import_file
 
-        source = Path(path).expanduser().resolve()
-        if not source.is_file():
-            raise NotFoundError(f"model file {source} does not exist")
-        raw = source.read_bytes()
-        if not looks_like_pickle(raw):
-            model = unpack(raw, cipher=None, what=str(source))
-        elif not trust:
-            raise SecurityError(
-                f"{source} is a pickle, which can run arbitrary code when loaded; it was not "
-                "loaded. Pass --trust (trust=True) only if you trust where it came from")
-        else:
-            model = _load_pickle(source)
-        return self._register_import(model, name, source="file", description=description,
-                                     details={"path": str(source),
-                                              "sha256": hashlib.sha256(raw).hexdigest()},
-                                     trusted=trust, signature=None)
+        return import_file(self, path, name, trust=trust, description=description)
 
     def import_mlflow(self, path: str | os.PathLike[str], name: str, *, trust: bool = False,
                       description: str | None = None) -> ModelVersion:
         """Register a model directory saved by MLflow's sklearn flavor, with its signature
         and environment; its pickle is loaded only with ``trust=True``."""
-        from gapless.registry.mlflow_import import read_mlflow_model
+        from gapless.registry.imports import import_mlflow
 
-        imported = read_mlflow_model(path, trust=trust)
-        return self._register_import(
-            imported.model, name, source="mlflow", description=description,
-            details={**imported.source, "requirements": imported.requirements,
-                     "python_version": imported.python_version,
-                     "sha256": imported.model_bytes_sha256},
-            trusted=trust and imported.serialization_format != "skops",
-            signature=imported.signature.to_dict() if imported.signature else None)
+        return import_mlflow(self, path, name, trust=trust, description=description)
 
-    def _register_import(self, model: Any, name: str, *, source: str,
-                         description: str | None, details: dict[str, Any], trusted: bool,
-                         signature: dict[str, Any] | None) -> ModelVersion:
-        """Record an import as a run (so lineage has one shape), then register it. A trusted
-        pickle whose types skops can hold is re-saved as skops; otherwise the pickle is kept
-        and only ever loaded because ``trusted_by`` names who vouched for it."""
-        check_name(name, what="model name")
-        tags = {"source": source, "role": "import"}
-        try:
-            packed = pack(model, self.cipher)
-            unpack(packed.data, cipher=self.cipher, what=f"imported {name}")
-            file_name = "model.skops"
-        except SecurityError:
-            if not trusted:
-                raise
-            import pickle
+    def import_bundle(self, path: str | os.PathLike[str], *, name: str | None = None,
+                      alias: str | None = None) -> ModelVersion:
+        """Register a bundle from :meth:`export` (digests checked first), keeping its lineage."""
+        from gapless.registry.imports import import_bundle
 
-            # Stored as a plain pickle (whatever compression the original used), loaded
-            # later only because trusted_by names who vouched for it.
-            packed = seal(pickle.dumps(model), self.cipher, format="pickle")
-            file_name = "model.pkl"
-        if trusted:
-            tags["trusted_by"] = current_user()
-        import tempfile
-
-        with self.tracking.start_run(IMPORT_EXPERIMENT, f"import {name} from {source}",
-                                     parent=None, tags=tags) as run:
-            run.log_params({"source": source, **{f"source.{k}": v for k, v in details.items()
-                                                 if isinstance(v, str | int | float)}})
-            run.log_dict(details, "source.json")
-            if signature is not None:
-                run.log_dict(signature, "signature.json")
-            with tempfile.TemporaryDirectory(prefix="gapless-import-") as tmp:
-                target = Path(tmp) / file_name
-                target.write_bytes(packed.data)
-                run.log_artifact(target, artifact_path="model")
-        return self.register(run.id, name, description=description)
+        return import_bundle(self, path, name=name, alias=alias)
 
     # -- reading ----------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
@@ -225,31 +172,10 @@ class Models:
         return self.repository.history(name, alias)
 
     def lineage(self, ref: str | ModelVersion) -> list[dict[str, Any]]:
-        """The chain behind a version, from itself back to its sources:
+        """The chain behind a version, back to its sources:
         version -> run -> commit -> dataset version -> parents -> source."""
         version = ref if isinstance(ref, ModelVersion) else self.get(ref)
-        facts = dict(version.lineage)
-        chain: list[dict[str, Any]] = [{
-            "kind": "version", "name": version.ref, "digest": version.model_digest,
-            "detail": f"{version.format}{', encrypted' if version.encrypted else ''}"}]
-        chain.append({"kind": "run", "name": facts.get("run_id"),
-                      "detail": f"{facts.get('experiment')} / {facts.get('run_name')} by "
-                                f"{facts.get('user')}"})
-        chain.append({"kind": "commit", "name": facts.get("git_commit") or "not in git",
-                      "detail": "dirty working tree" if facts.get("git_dirty") else ""})
-        dataset = facts.get("dataset")
-        if dataset:
-            try:
-                node = self.data.lineage(str(dataset))
-            except NotFoundError:
-                chain.append({"kind": "dataset", "name": dataset, "depth": 0,
-                              "detail": "no longer in this workspace"})
-            else:
-                _walk(node, chain, depth=0)
-        if facts.get("import"):
-            chain.append({"kind": "source", "name": facts["import"].get("path"),
-                          "detail": f"imported from {version.source}"})
-        return chain
+        return lineage_chain(self.data, version)
 
     # -- aliases ----------------------------------------------------------------------
     def promote(self, ref: str, to: str, *, reason: str, gates: Any = None,
@@ -343,7 +269,7 @@ class Models:
         evaluation = candidate.evaluation or {}
         results = gate_checks.check_metrics(spec, candidate.metrics)
         results += gate_checks.check_recorded(spec, evaluation)
-        results += gate_checks.check_data_validation(spec, self._validation_status(candidate))
+        results += gate_checks.check_data_validation(spec, validation_status(self.data, candidate))
         if spec.beat_current is not None:
             results += self._beat_current(spec, candidate, holder)
         return results
@@ -395,25 +321,6 @@ class Models:
         X, y, problem, _ = holdout(self.data, spec)
         return X, y, problem
 
-    def _validation_status(self, candidate: ModelVersion) -> dict[str, Any]:
-        """The most recent validation of the training data, or of its nearest validated
-        ancestor (a cleaned version inherits its source's verdict unless re-validated)."""
-        dataset = candidate.lineage.get("dataset")
-        if not dataset:
-            return {"passed": None}
-        try:
-            node = self.data.lineage(str(dataset))
-        except NotFoundError:
-            return {"passed": None}
-        frontier = [node]
-        while frontier:
-            for item in frontier:
-                found = self.data.validations(item.version)
-                if found:
-                    return {"passed": bool(found[0]["passed"]), "version": item.version.ref}
-            frontier = [parent for item in frontier for parent in item.parents]
-        return {"passed": None}
-
     def _holders(self, name: str, alias: str) -> list[int]:
         """Who held ``alias`` in order, replaying applied moves: promote/alias push,
         rollback pops, remove clears."""
@@ -441,100 +348,8 @@ class Models:
                                   f"{', '.join(exporters)}")
         return exporters[format](self, self.get(ref), Path(out))
 
-    def import_bundle(self, path: str | os.PathLike[str], *, name: str | None = None,
-                      alias: str | None = None) -> ModelVersion:
-        """Register an exported bundle (digests checked first), keeping its lineage."""
-        from gapless.registry.export import read_bundle
-
-        manifest, data = read_bundle(path)
-        name = check_name(name or manifest["name"], what="model name")
-        if not manifest["encrypted"]:
-            check_loadable(data, what=f"bundle {path}", format=manifest["format"],
-                           trusted_pickle=manifest.get("trusted_by") is not None)
-        blob = self.artifacts.put_bytes(data)
-        lineage = {**manifest["lineage"], "bundle": {
-            "path": str(Path(path).resolve()), "from": f"{manifest['name']}@{manifest['version']}",
-            "exported_by": manifest.get("exported_by")}}
-        version = self.repository.insert_version(name, {
-            "run_id": None, "digest": blob.digest, "model_digest": manifest["model_digest"],
-            "size": blob.size, "format": manifest["format"], "encrypted": manifest["encrypted"],
-            "signature_json": json.dumps(manifest["signature"]) if manifest["signature"] else None,
-            "lineage_json": json.dumps(lineage), "metrics_json": json.dumps(manifest["metrics"]),
-            "evaluation_json": (json.dumps(manifest["evaluation"])
-                                if manifest.get("evaluation") else None),
-            "tags_json": json.dumps(manifest.get("tags") or {}),
-            "description": manifest.get("description"), "source": "bundle",
-            "trusted_by": manifest.get("trusted_by"),
-        }, actor=current_user())
-        if alias is not None:
-            self.alias(version.ref, alias, reason=f"imported from bundle {path}")
-            version = self.get(version.ref)
-        return version
-
     # -- helpers ------------------------------------------------------------------------
     def _run_json(self, run_id: str, stored: Mapping[str, Any], path: str) -> str | None:
         if path not in stored:
             return None
         return self.tracking.read_artifact(run_id, path).decode("utf-8")
-
-    def _lineage_of(self, run: Any, stored: Mapping[str, Any]) -> dict[str, Any]:
-        environment = run.environment or {}
-        spec = stored.get("spec.json")
-        lineage: dict[str, Any] = {
-            "run_id": run.id, "experiment": run.experiment, "run_name": run.name,
-            "user": run.user, "dataset": run.params.get("dataset"),
-            "dataset_digest": run.params.get("dataset_digest"),
-            "spec_digest": spec.digest if spec is not None else None,
-            "git_commit": environment.get("git_commit"),
-            "git_dirty": environment.get("git_dirty"),
-            "python": environment.get("python"),
-        }
-        if "source.json" in stored:
-            lineage["import"] = json.loads(self.tracking.read_artifact(run.id, "source.json"))
-        return lineage
-
-
-def _gate_facts(evaluation_json: str | None) -> str | None:
-    """The part of a training evaluation the gates and serving need, kept with the version."""
-    if evaluation_json is None:
-        return None
-    evaluation = json.loads(evaluation_json)
-    fairness = evaluation.get("fairness") or {}
-    broken = [f"{report.get('attribute')}: {check['metric']} {check['value']:.3g} "
-              f"(must be {check['rule']} {check['threshold']})"
-              for report in fairness.get("reports", []) for check in report.get("checks", [])
-              if check.get("passed") is False]
-    return json.dumps({
-        "problem": evaluation.get("problem"), "metric": evaluation.get("metric"),
-        "direction": evaluation.get("direction"), "dataset": evaluation.get("dataset"),
-        "positive_label": evaluation.get("positive_label"),
-        "threshold": evaluation.get("threshold"), "cv_score": evaluation.get("cv_score"),
-        "behavioural_passed": evaluation.get("behavioural_passed"),
-        "behavioural": [{"name": t.get("name"), "type": t.get("type"), "passed": t.get("passed")}
-                        for t in evaluation.get("behavioural") or []],
-        "fairness_passed": evaluation.get("fairness_passed"),
-        "fairness_failures": broken,
-    }, default=str)
-
-
-def _walk(node: Any, chain: list[dict[str, Any]], *, depth: int) -> None:
-    version = node.version
-    chain.append({"kind": "dataset", "name": version.ref, "depth": depth,
-                  "digest": version.digest,
-                  "detail": f"{version.kind}, {version.row_count:,} rows"})
-    for parent in node.parents:
-        _walk(parent, chain, depth=depth + 1)
-    if not node.parents and version.source_uri:
-        chain.append({"kind": "source", "name": version.source_uri, "depth": depth + 1,
-                      "detail": version.query or ""})
-
-
-def _load_pickle(path: Path) -> Any:
-    """Load a pickle or joblib file (any protocol or compression) the user trusted."""
-    try:
-        import joblib
-
-        return joblib.load(path)  # noqa: S301 - the user passed trust=True
-    except Exception as exc:  # noqa: BLE001 - any failure of a foreign file is its fault
-        raise ValidationError(f"{path} could not be loaded as a pickle/joblib file: {exc}"
-                              ) from exc

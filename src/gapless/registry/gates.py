@@ -18,6 +18,7 @@ one :class:`GateResult` per gate out, every failing reason kept.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -59,6 +60,8 @@ class GateSpec(BaseModel):
 
 
 @dataclass(frozen=True)
+
+
 class GateResult:
     gate: str
     passed: bool
@@ -178,3 +181,26 @@ def check_beat_current(spec: GateSpec, *, candidate: float | None, holder: float
     detail = (f"{candidate:.4g} vs version {holder_version}'s {holder:.4g} on the same "
               f"{rows} rows (gain {gain:+.4g}, needed {rule.delta:+g})")
     return [GateResult(gate, gain >= rule.delta, detail)]
+
+
+def evaluation_facts(evaluation_json: str | None) -> str | None:
+    """The part of a training evaluation the gates and serving need, kept with the version."""
+    if evaluation_json is None:
+        return None
+    evaluation = json.loads(evaluation_json)
+    fairness = evaluation.get("fairness") or {}
+    broken = [f"{report.get('attribute')}: {check['metric']} {check['value']:.3g} "
+              f"(must be {check['rule']} {check['threshold']})"
+              for report in fairness.get("reports", []) for check in report.get("checks", [])
+              if check.get("passed") is False]
+    return json.dumps({
+        "problem": evaluation.get("problem"), "metric": evaluation.get("metric"),
+        "direction": evaluation.get("direction"), "dataset": evaluation.get("dataset"),
+        "positive_label": evaluation.get("positive_label"),
+        "threshold": evaluation.get("threshold"), "cv_score": evaluation.get("cv_score"),
+        "behavioural_passed": evaluation.get("behavioural_passed"),
+        "behavioural": [{"name": t.get("name"), "type": t.get("type"), "passed": t.get("passed")}
+                        for t in evaluation.get("behavioural") or []],
+        "fairness_passed": evaluation.get("fairness_passed"),
+        "fairness_failures": broken,
+    }, default=str)
