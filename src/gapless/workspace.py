@@ -85,6 +85,13 @@ class Workspace:
             ) from exc
         return cls(root, **overrides)
 
+    @property
+    def keys(self) -> Any:
+        """API keys of this workspace's server (:class:`gapless.serving.keys.ApiKeys`)."""
+        from gapless.serving.keys import ApiKeys
+
+        return ApiKeys(self.metadata)
+
     def start_run(
         self,
         experiment: str = DEFAULT_EXPERIMENT,

@@ -8,6 +8,7 @@ that owns them and re-raised ``from`` the original, so callers catch one tree::
     ├── ConfigError                   bad settings, unknown URI scheme, bad gapless.yaml
     ├── ValidationError               bad input from a user (values, names, specs)
     │   ├── FilterSyntaxError         a run-search filter that does not parse (has .position)
+    │   ├── RequestError              a request to the server that cannot be served as sent
     │   └── PromotionRefusedError     a promotion failed its gates (has .gates, every reason)
     ├── NotFoundError                 a named thing (run, experiment, artifact) does not exist
     ├── ConflictError                 the write contradicts what is stored (duplicate, immutable)
@@ -57,6 +58,17 @@ class PromotionRefusedError(ValidationError):
         super().__init__(message)
 
 
+class RequestError(ValidationError):
+    """A request that cannot be served as sent: ``status`` is the HTTP status it earns (400
+    malformed, 413 too large, 415 unsupported media type, 422 against the signature);
+    ``field`` and ``row`` say where, when known."""
+
+    def __init__(self, message: str, *, status: int = 400, field: str | None = None,
+                 row: int | None = None) -> None:
+        self.status, self.field, self.row = status, field, row
+        super().__init__(message)
+
+
 class NotFoundError(GaplessError):
     """The named object does not exist."""
 
@@ -93,6 +105,7 @@ __all__ = [
     "IntegrityError",
     "NotFoundError",
     "PromotionRefusedError",
+    "RequestError",
     "SecurityError",
     "StoreError",
     "StoreUnavailableError",

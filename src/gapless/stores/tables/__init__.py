@@ -17,6 +17,13 @@ from gapless.stores.tables.registry import (
     model_versions,
     registered_models,
 )
+from gapless.stores.tables.serving import (
+    api_keys,
+    deployment_history,
+    deployments,
+    feedback,
+    predictions,
+)
 from gapless.stores.tables.tracking import (
     experiments,
     latest_metrics,
@@ -29,11 +36,15 @@ from gapless.stores.tables.tracking import (
 )
 
 __all__ = [
+    "api_keys",
     "dataset_parents",
     "dataset_validations",
     "dataset_versions",
     "datasets",
+    "deployment_history",
+    "deployments",
     "experiments",
+    "feedback",
     "latest_metrics",
     "metadata",
     "metrics",
@@ -41,6 +52,7 @@ __all__ = [
     "model_audit",
     "model_versions",
     "params",
+    "predictions",
     "registered_models",
     "run_artifacts",
     "run_environments",

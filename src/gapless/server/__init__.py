@@ -1,0 +1,1 @@
+"""The REST skin: create_app(workspace), error mapping, auth, routes, protocols."""

@@ -1,0 +1,1 @@
+"""Wire protocols: native JSON, MLflow scoring, Open Inference Protocol v2."""

@@ -1,0 +1,152 @@
+"""The serving engine: deployments in, predictions out, no HTTP.
+
+Every worker holds one :class:`Engine`. It polls the endpoints' deployment revisions
+(one small query) at most every ``poll_interval`` seconds; when one changed, it loads
+the new variants' models first and only then swaps the routing table in one assignment,
+so requests already running finish on the old version and none waits for a load. A
+request is routed (sticky by key), predicted by the answering variant, and logged off
+the request path; shadows get the same rows in a background thread and are only logged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from gapless.core.errors import NotFoundError
+from gapless.serving.deployments import Deployment, DeploymentStore, Variant, route
+from gapless.serving.predictor import LoadedModel, Predictor
+
+
+@dataclass(frozen=True)
+class LiveDeployment:
+    """A deployment whose every variant is loaded: what requests are routed through."""
+
+    deployment: Deployment
+    models: dict[str, LoadedModel]  # variant name -> loaded model
+
+
+@dataclass(frozen=True)
+class Answer:
+    ids: list[str]
+    predictions: Any
+    probabilities: Any
+    model: LoadedModel
+    variant: str
+    latency_ms: float
+
+
+class Engine:
+    def __init__(self, deployments: DeploymentStore, predictor: Predictor, *,
+                 log: Any = None, poll_interval: float = 1.0) -> None:
+        self.deployments = deployments
+        self.predictor = predictor
+        self.log = log  # gapless.serving.prediction_log.PredictionLog, or None
+        self.poll_interval = poll_interval
+        self._live: dict[str, LiveDeployment] = {}
+        self._checked = 0.0
+        self._refresh_lock = threading.Lock()
+        self._shadows = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gapless-shadow")
+
+    # -- deployments ----------------------------------------------------------------
+    def refresh(self, *, force: bool = False) -> bool:
+        """Pick up changed deployments (loading their models first); True if any changed."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.poll_interval:
+            return False
+        if not self._refresh_lock.acquire(blocking=False):
+            return False  # another thread is refreshing; keep serving the current table
+        try:
+            self._checked = now
+            revisions = self.deployments.revisions()
+            live = dict(self._live)
+            changed = False
+            for endpoint, revision in revisions.items():
+                current = live.get(endpoint)
+                if current is not None and current.deployment.revision == revision:
+                    continue
+                deployment = self.deployments.get(endpoint)
+                live[endpoint] = LiveDeployment(deployment, {
+                    v.name: self.predictor.load(v.model) for v in deployment.spec.variants})
+                changed = True
+            for endpoint in set(live) - set(revisions):
+                del live[endpoint]
+                changed = True
+            if changed:
+                self._live = live  # one assignment: requests see the old or the new table
+                self.predictor.keep_only(m.version.model_digest for d in live.values()
+                                         for m in d.models.values())
+            return changed
+        finally:
+            self._refresh_lock.release()
+
+    def live(self, endpoint: str) -> LiveDeployment:
+        self.refresh()
+        found = self._live.get(endpoint)
+        if found is None:
+            raise NotFoundError(f"no deployment on endpoint {endpoint!r}; deploy a model with "
+                                f"`gapless deploy {endpoint} --model NAME@VERSION`")
+        return found
+
+    @property
+    def endpoints(self) -> dict[str, LiveDeployment]:
+        return dict(self._live)
+
+    # -- predicting -----------------------------------------------------------------
+    def predict(self, endpoint: str, frame: Any, *, key: str | None = None,
+                inputs: Any = None) -> Answer:
+        """Route, predict and log one request of one or more rows."""
+        from gapless.serving.prediction_log import new_prediction_id
+
+        live = self.live(endpoint)
+        chosen = route(live.deployment.spec, key=key)
+        model = live.models[chosen.answer.name]
+        started = time.perf_counter()
+        predictions, probabilities = model.predict(frame)
+        latency = (time.perf_counter() - started) * 1000.0
+        ids = [new_prediction_id() for _ in range(len(frame))]
+        self._log(endpoint, chosen.answer, model, ids, inputs, predictions, latency, "primary")
+        for shadow in chosen.shadows:
+            self._shadows.submit(self._run_shadow, endpoint, shadow, live.models[shadow.name],
+                                 frame, ids, inputs)
+        return Answer(ids, predictions, probabilities, model, chosen.answer.name, latency)
+
+    def _run_shadow(self, endpoint: str, variant: Variant, model: LoadedModel, frame: Any,
+                    ids: list[str], inputs: Any) -> None:
+        started = time.perf_counter()
+        try:
+            predictions, _ = model.predict(frame)
+            status = 200
+        except Exception:  # noqa: BLE001 - a failing shadow never affects the caller
+            predictions, status = [None] * len(frame), 500
+        latency = (time.perf_counter() - started) * 1000.0
+        self._log(endpoint, variant, model, ids, inputs, predictions, latency, "shadow",
+                  status=status)
+
+    def _log(self, endpoint: str, variant: Variant, model: LoadedModel, ids: list[str],
+             inputs: Any, predictions: Any, latency: float, role: str, *,
+             status: int = 200) -> None:
+        if self.log is None:
+            return
+        from gapless.serving.prediction_log import PredictionRecord
+
+        now = time.time()
+        rows = inputs if inputs is not None else [None] * len(ids)
+        for index, prediction_id in enumerate(ids):
+            self.log.log(PredictionRecord(
+                prediction_id=prediction_id, endpoint=endpoint, model=model.version.model,
+                version=model.version.version, variant=variant.name, role=role,
+                inputs=rows[index], outputs=_plain(predictions[index]),
+                latency_ms=latency, status=status, created_at=now))
+
+    def close(self) -> None:
+        self._shadows.shutdown(wait=True)
+        if self.log is not None:
+            self.log.close()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,65 @@
+"""The engine routes, predicts, logs primaries and shadows, and picks up new deployments."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+from gapless import NotFoundError, Workspace
+from gapless.registry.packaging import pack
+from gapless.serving.deployments import DeploymentStore, single
+from gapless.serving.engine import Engine
+from gapless.serving.feedback import read_predictions
+from gapless.serving.prediction_log import PredictionLog
+from gapless.serving.predictor import Predictor
+
+X = pd.DataFrame({"age": [20.0, 30, 40, 50, 60, 70], "visits": [1.0, 5, 2, 8, 3, 9]})
+y = pd.Series([0, 0, 1, 1, 0, 1])
+
+
+def register(ws: Workspace, model) -> str:  # type: ignore[no-untyped-def]
+    with ws.start_run("serving", "fit", parent=None) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.skops"
+        path.write_bytes(pack(model.fit(X, y), None).data)
+        run.log_artifact(path, artifact_path="model")
+    return ws.models.register(run.id, "churn").ref
+
+
+@pytest.fixture
+def engine(workspace: Workspace):  # type: ignore[no-untyped-def]
+    linear = register(workspace, Pipeline([("s", StandardScaler()),
+                                           ("m", LogisticRegression())]))
+    tree = register(workspace, DecisionTreeClassifier(max_depth=1, random_state=0))
+    store = DeploymentStore(workspace.metadata)
+    store.put("churn", single(linear))
+    log = PredictionLog(workspace.metadata, flush_interval=0.05)
+    engine = Engine(store, Predictor(workspace.models), log=log, poll_interval=0.0)
+    yield engine, store, linear, tree, workspace
+    engine.close()
+
+
+def test_predicts_logs_and_swaps_to_a_new_revision(engine) -> None:  # type: ignore[no-untyped-def]
+    engine, store, linear, tree, ws = engine
+    answer = engine.predict("churn", X, inputs=X.to_dict("records"))
+    assert answer.model.ref == linear and len(answer.ids) == 6 == len(set(answer.ids))
+    assert answer.probabilities.shape == (6, 2)
+    store.put("churn", {"strategy": "shadow", "variants": [
+        {"name": "live", "model": tree, "weight": 100},
+        {"name": "next", "model": linear, "role": "shadow"}]})
+    swapped = engine.predict("churn", X.head(2))
+    assert swapped.model.ref == tree and swapped.variant == "live"
+    engine.close()
+    rows = read_predictions(ws.metadata, "churn")
+    roles = sorted((r["variant"], r["role"]) for r in rows if r["prediction_id"] in swapped.ids)
+    assert roles == [("live", "primary")] * 2 + [("next", "shadow")] * 2
+    assert len(rows) == 6 + 4
+    with pytest.raises(NotFoundError, match="gapless deploy other"):
+        engine.predict("other", X)
