@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from gapless.cli import data, db, demo, keys, models, runs, train, workspace_cmds
+from gapless.cli import data, db, demo, keys, models, runs, serving, train, workspace_cmds
 from gapless.core.errors import GaplessError
 
 app = typer.Typer(
@@ -40,6 +40,8 @@ def main(
 app.command("init")(workspace_cmds.init)
 app.command("demo")(demo.demo)
 app.command("train")(train.train)
+app.command("serve")(serving.serve)
+app.command("deploy")(serving.deploy)
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")

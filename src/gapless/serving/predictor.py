@@ -29,6 +29,7 @@ class LoadedModel:
     signature: Signature | None
     load_seconds: float
     classes: tuple[Any, ...] | None = field(default=None)
+    inputs: Any = None  # the signature prepared for checking requests (InputSpec)
 
     @property
     def ref(self) -> str:
@@ -64,12 +65,15 @@ class Predictor:
             cached = self._loaded.get(version.model_digest)
             if cached is None:
                 started = time.perf_counter()
+                from gapless.serving.validation import InputSpec
+
                 model = self.models.load(version)
+                signature = (Signature.from_dict(version.signature) if version.signature
+                             else None)
                 cached = LoadedModel(
-                    version, model,
-                    Signature.from_dict(version.signature) if version.signature else None,
-                    time.perf_counter() - started,
-                    tuple(getattr(model, "classes_", ())) or None)
+                    version, model, signature, time.perf_counter() - started,
+                    tuple(getattr(model, "classes_", ())) or None,
+                    InputSpec(signature) if signature is not None else None)
                 self._loaded[version.model_digest] = cached
         return cached if cached.version == version else _relabel(cached, version)
 
@@ -93,4 +97,4 @@ class Predictor:
 def _relabel(loaded: LoadedModel, version: ModelVersion) -> LoadedModel:
     """The same loaded object under another registered version of the same file."""
     return LoadedModel(version, loaded.model, loaded.signature, loaded.load_seconds,
-                       loaded.classes)
+                       loaded.classes, loaded.inputs)
