@@ -1,10 +1,18 @@
-"""A workspace with one registered classifier (with a signature) deployed as ``default``."""
+"""A workspace with one registered classifier (with a signature) deployed as ``default``,
+and ``gapless serve`` running on it (a real uvicorn on 127.0.0.1, stopped by its PID)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
@@ -37,3 +45,33 @@ def ws(workspace: Workspace) -> Workspace:
     return workspace
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(ws: Workspace) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAPLESS_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gapless.cli.main", "-w", str(ws.root), "serve", "--port",
+         str(port), "--no-auth"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://{base}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the server never became ready")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)

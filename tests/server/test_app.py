@@ -77,6 +77,7 @@ def test_every_route_needs_a_key_with_the_right_scope(ws: Workspace) -> None:
     _, admin = ws.keys.create("ops", ["admin"])
     app = create_app(ws)
     open_routes = {"/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready",
+                   "/ping", "/version",
                    "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
     with TestClient(app) as client:
         spec = client.get("/openapi.json").json()
@@ -96,3 +97,22 @@ def test_every_route_needs_a_key_with_the_right_scope(ws: Workspace) -> None:
                 assert with_admin.status_code not in (401, 403), (method, path)
                 checked += 1
         assert checked >= 6
+
+
+def test_metrics_pass_promtool(ws: Workspace) -> None:
+    """Prometheus's own linter (Debian's `prometheus` package) accepts /metrics."""
+    import shutil
+    import subprocess
+
+    from conftest import service_missing
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        service_missing("promtool", "apt-get install prometheus")
+    with TestClient(create_app(ws, auth=False)) as client:
+        client.post("/v1/endpoints/default/predict", json={"instances": [{"age": 3,
+                                                                          "region": "n"}]})
+        text = client.get("/metrics").text
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, text=True,
+                             capture_output=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

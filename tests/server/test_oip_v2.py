@@ -4,14 +4,6 @@ JSON shapes KServe clients expect."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,38 +13,6 @@ from gapless import Workspace
 from gapless.server.app import create_app
 
 httpclient = pytest.importorskip("tritonclient.http")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def server(ws: Workspace) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GAPLESS_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gapless.cli.main", "-w", str(ws.root), "serve", "--port",
-         str(port), "--no-auth"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://{base}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("the server never became ready")
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
 
 
 def test_tritonclient_binary_round_trip(server: str, ws: Workspace) -> None:

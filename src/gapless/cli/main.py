@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from gapless.cli import data, db, demo, keys, models, runs, serving, train, workspace_cmds
+from gapless.cli import data, db, demo, keys, models, predict, runs, serving, train, workspace_cmds
 from gapless.core.errors import GaplessError
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.command("demo")(demo.demo)
 app.command("train")(train.train)
 app.command("serve")(serving.serve)
 app.command("deploy")(serving.deploy)
+app.command("predict")(predict.predict)
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")

@@ -152,6 +152,17 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
 
         return await serve(name, request, parse, answer, "predict")
 
+    @app.get("/ping", tags=["health"])
+    async def ping() -> Response:
+        """MLflow's liveness probe (its clients wait on it)."""
+        return Response(status_code=200)
+
+    @app.get("/version", tags=["health"])
+    async def mlflow_version() -> Response:
+        from gapless import __version__
+
+        return Response(f"gapless {__version__}", media_type="text/plain")
+
     @app.post("/invocations", tags=["predict"], dependencies=[Depends(need("predict"))])
     async def invocations(request: Request) -> Response:
         """MLflow's scoring protocol, served by the endpoint ``default`` (or the only one)."""
