@@ -117,14 +117,14 @@ def test_endpoint_scores_with_its_primary_variant(registered, parquet_input: Pat
 def test_executor_output_equals_in_process_output(registered, parquet_input: Path,
                                                   tmp_path: Path) -> None:
     ws, _ = registered
-    here, there = tmp_path / "here.parquet", tmp_path / "there.parquet"
+    here, there = tmp_path / "out" / "here.parquet", tmp_path / "out" / "there.parquet"
     predict_batch(ws, model="churn@1", input=str(parquet_input), output=str(here),
                   chunk_rows=5_000)
     result = predict_batch(ws, model="churn@1", input=str(parquet_input), output=str(there),
                            chunk_rows=5_000, executor="local:2")
     assert result.rows == ROWS
     assert pq.read_table(here).equals(pq.read_table(there))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["here.parquet", "in", "there.parquet"]
+    assert sorted(p.name for p in here.parent.iterdir()) == ["here.parquet", "there.parquet"]
 
 
 def test_bad_inputs_are_refused_before_anything_is_written(registered, tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_a_failure_mid_stream_leaves_no_output(registered, parquet_input: Path,
                 raise RuntimeError("boom")
             return np.zeros(len(X))
 
-    out = tmp_path / "out.parquet"
+    out = tmp_path / "out" / "out.parquet"
     with pytest.raises(RuntimeError, match="boom"):
         score_file(Breaks(), parquet_input, out, columns=["age"], chunk_rows=1_000)
-    assert list(tmp_path.iterdir()) == [parquet_input.parent]
+    assert list(out.parent.iterdir()) == []
