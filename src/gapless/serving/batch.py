@@ -60,26 +60,8 @@ class BatchResult:
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
 
-@dataclass(frozen=True)
-class PartTask:
-    """One slice of a Parquet input scored by a worker into ``part``."""
-
-    model: bytes  # the plain model file (skops, or a pickle trusted at import)
-    format: str
-    what: str
-    trusted_pickle: bool
-    source: str
-    row_groups: tuple[int, ...]
-    first_row: int
-    part: str
-    columns: tuple[str, ...] | None
-    keep: tuple[str, ...]
-    chunk_rows: int
-    probabilities: bool
-
-
 # -- reading -----------------------------------------------------------------------------
-def _is_csv(path: Path) -> bool:
+def is_csv(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
 
 
@@ -91,7 +73,7 @@ def input_schema(source: str | Path) -> tuple[list[str], int | None]:
     if not path.is_file():
         raise NotFoundError(f"input file {path} does not exist; give a Parquet or CSV file "
                             "or a dataset reference like sales@3")
-    if _is_csv(path):
+    if is_csv(path):
         import pyarrow.csv as pcsv
 
         reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES))
@@ -106,10 +88,10 @@ def input_schema(source: str | Path) -> tuple[list[str], int | None]:
         meta.close()
 
 
-def _batches(source: Path, chunk_rows: int, columns: list[str] | None,
+def read_batches(source: Path, chunk_rows: int, columns: list[str] | None,
              row_groups: Sequence[int] | None = None) -> Iterator[Any]:
     """Record batches of at most ``chunk_rows`` rows, read lazily."""
-    if _is_csv(source):
+    if is_csv(source):
         import pyarrow.csv as pcsv
 
         options = pcsv.ConvertOptions(include_columns=columns) if columns else None
@@ -178,7 +160,7 @@ def _score_chunk(model: Any, batch: Any, first_row: int, columns: Sequence[str] 
     return pa.table(arrays)
 
 
-def _model_classes(model: Any, probabilities: bool, classes: Sequence[Any] | None
+def model_classes(model: Any, probabilities: bool, classes: Sequence[Any] | None
                    ) -> Sequence[Any] | None:
     if not probabilities or not hasattr(model, "predict_proba"):
         return None
@@ -186,14 +168,14 @@ def _model_classes(model: Any, probabilities: bool, classes: Sequence[Any] | Non
     return None if found is None else list(found)
 
 
-def _temp_beside(output: Path, tag: str) -> Path:
+def temp_beside(output: Path, tag: str) -> Path:
     return output.parent / f".{output.name}.{tag}-{uuid.uuid4().hex[:8]}"
 
 
-def _write_atomically(output: Path, write: Callable[[Path], int]) -> int:
+def write_atomically(output: Path, write: Callable[[Path], int]) -> int:
     """Run ``write(temp)`` then rename the temp file onto ``output``; never leave a part."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_beside(output, "tmp")
+    temp = temp_beside(output, "tmp")
     try:
         rows = write(temp)
         os.replace(temp, output)
@@ -203,7 +185,7 @@ def _write_atomically(output: Path, write: Callable[[Path], int]) -> int:
     return rows
 
 
-def _stream(model: Any, source: Path, target: Path, *, columns: Sequence[str] | None,
+def stream_scores(model: Any, source: Path, target: Path, *, columns: Sequence[str] | None,
             keep: Sequence[str], chunk_rows: int, classes: Sequence[Any] | None,
             row_groups: Sequence[int] | None = None, first_row: int = 0,
             on_rows: Callable[[int], None] | None = None) -> int:
@@ -215,7 +197,7 @@ def _stream(model: Any, source: Path, target: Path, *, columns: Sequence[str] | 
     writer = None
     rows = 0
     try:
-        for batch in _batches(source, chunk_rows, read, row_groups):
+        for batch in read_batches(source, chunk_rows, read, row_groups):
             if not batch.num_rows:
                 continue
             table = _score_chunk(model, batch, first_row + rows, columns, keep, classes)
@@ -250,124 +232,11 @@ def score_file(model: Any, source: str | Path, output: str | Path, *,
     source, output = Path(source), Path(output)
     available, total = input_schema(source)
     check_columns(available, [*(columns or []), *keep], source=source, what="scoring")
-    found = _model_classes(model, probabilities, classes)
+    found = model_classes(model, probabilities, classes)
     progress = None if on_progress is None else (lambda done: on_progress(done, total))
-    return _write_atomically(output, lambda temp: _stream(
+    return write_atomically(output, lambda temp: stream_scores(
         model, source, temp, columns=columns, keep=keep, chunk_rows=chunk_rows,
         classes=found, on_rows=progress))
-
-
-def score_part(task: PartTask) -> int:
-    """Executor task: load the model from its bytes, score the task's row groups into
-    its part file, return the rows scored."""
-    model = unpack(task.model, cipher=None, what=task.what, format=task.format,
-                   trusted_pickle=task.trusted_pickle)
-    found = _model_classes(model, task.probabilities, None)
-    return _stream(model, Path(task.source), Path(task.part),
-                   columns=list(task.columns) if task.columns else None, keep=task.keep,
-                   chunk_rows=task.chunk_rows, classes=found, row_groups=task.row_groups,
-                   first_row=task.first_row)
-
-
-def _plan(source: Path, tasks: int) -> list[tuple[tuple[int, ...], int, int]]:
-    """Contiguous runs of row groups, about equal in rows: (groups, first row, rows)."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(source).metadata
-    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-    target = max(1, -(-sum(sizes) // max(1, tasks)))
-    plan: list[tuple[tuple[int, ...], int, int]] = []
-    groups: list[int] = []
-    first = held = 0
-    for index, size in enumerate(sizes):
-        groups.append(index)
-        held += size
-        if held >= target:
-            plan.append((tuple(groups), first, held))
-            first, groups, held = first + held, [], 0
-    if groups:
-        plan.append((tuple(groups), first, held))
-    return plan
-
-
-def _csv_to_parquet(source: Path, target: Path, chunk_rows: int) -> None:
-    import pyarrow.parquet as pq
-
-    writer = None
-    try:
-        for batch in _batches(source, chunk_rows, None):
-            if writer is None:
-                writer = pq.ParquetWriter(target, batch.schema)
-            writer.write_batch(batch, row_group_size=chunk_rows)
-    finally:
-        if writer is not None:
-            writer.close()
-
-
-def score_distributed(executor: Any, model_bytes: bytes, *, format: str, what: str,
-                      trusted_pickle: bool, source: str | Path, output: str | Path,
-                      columns: list[str] | None, keep: Sequence[str] = (),
-                      chunk_rows: int = 100_000, probabilities: bool = True,
-                      on_progress: Progress | None = None) -> int:
-    """Score ``source`` with tasks on ``executor`` (see the module docstring); one output."""
-    import shutil
-
-    import pyarrow.parquet as pq
-
-    source, output = Path(source), Path(output)
-    available, total = input_schema(source)
-    check_columns(available, [*(columns or []), *keep], source=source, what=what)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    scratch = _temp_beside(output, "parts")
-    scratch.mkdir()
-    try:
-        if _is_csv(source):
-            converted = scratch / "input.parquet"
-            _csv_to_parquet(source, converted, chunk_rows)
-            source, total = converted, pq.ParquetFile(converted).metadata.num_rows
-        plan = _plan(source, executor.workers * 2)
-        futures = [executor.submit(score_part, PartTask(
-            model_bytes, format, what, trusted_pickle, str(source), groups, first,
-            str(scratch / f"part-{i:05d}.parquet"),
-            tuple(columns) if columns else None, tuple(keep), chunk_rows, probabilities))
-            for i, (groups, first, _) in enumerate(plan)]
-        done = 0
-        try:
-            for future in executor.as_completed(futures):
-                done += future.result()
-                if on_progress is not None:
-                    on_progress(done, total)
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        parts = [scratch / f"part-{i:05d}.parquet" for i in range(len(plan))]
-        return _write_atomically(output, lambda temp: _concat(parts, temp))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _concat(parts: Sequence[Path], target: Path) -> int:
-    """Stream the part files, in order, into one Parquet file (empty parts skipped)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    opened = [pq.ParquetFile(part) for part in parts]
-    try:
-        scored = [p for p in opened if p.metadata.num_rows] or opened[:1]
-        writer = pq.ParquetWriter(target, scored[0].schema_arrow)
-        rows = 0
-        try:
-            for parquet in scored:
-                for batch in parquet.iter_batches():
-                    writer.write_table(pa.Table.from_batches([batch]).cast(writer.schema))
-                    rows += batch.num_rows
-        finally:
-            writer.close()
-    finally:
-        for parquet in opened:
-            parquet.close()
-    return rows
 
 
 # -- the workspace shell -----------------------------------------------------------------
@@ -385,6 +254,8 @@ def predict_batch(workspace: Any, *, model: str | None = None, endpoint: str | N
     version of that dataset, kind "derived", with the input version as parent and the
     model in its spec. Columns are checked before anything is written.
     """
+    from gapless.serving.batch_parts import score_distributed
+
     started = time.perf_counter()
     if (model is None) == (endpoint is None):
         raise ValidationError("give a model (--model NAME@VERSION) or an endpoint "
@@ -454,5 +325,4 @@ def _input_columns(version: Any, model: Any) -> list[str] | None:
     return [str(n) for n in fitted] if fitted is not None else None
 
 
-__all__ = ["BatchResult", "PartTask", "predict_batch", "score_distributed", "score_file",
-           "score_part"]
+__all__ = ["BatchResult", "predict_batch", "score_file"]
