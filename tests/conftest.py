@@ -197,3 +197,24 @@ def render_dom(chromium: str, tmp_path: Path):  # type: ignore[no-untyped-def]
         return done.stdout
 
     return render
+
+
+# -- Registered models without training ------------------------------------------------
+def register_fitted(ws, model, X, y=None, *, name: str = "churn",  # type: ignore[no-untyped-def]
+                    problem: str = "binary", signature: bool = True) -> str:
+    """Register a fitted scikit-learn model the way training leaves one (a run holding
+    ``model/model.skops`` and, unless ``signature=False``, ``signature.json``); returns
+    ``NAME@VERSION``. For tests of serving that need a model, not a search."""
+    import tempfile
+
+    from gapless.core.schema import infer_signature
+    from gapless.registry.packaging import pack
+
+    with ws.start_run("serving", "fit", parent=None) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.skops"
+        path.write_bytes(pack(model, None).data)
+        run.log_artifact(path, artifact_path="model")
+        if signature:
+            run.log_dict(infer_signature(X, y, problem=problem).to_dict(), "signature.json")
+    return ws.models.register(run.id, name).ref

@@ -7,10 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -20,9 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from conftest import register_fitted
 from gapless import Workspace
-from gapless.core.schema import infer_signature
-from gapless.registry.packaging import pack
 from gapless.serving.deployments import DeploymentStore, single
 
 X = pd.DataFrame({"age": [20.0, 30, 40, 50, 60, 70], "region": ["n", "s", "n", "s", "n", "s"]})
@@ -34,13 +31,7 @@ def ws(workspace: Workspace) -> Workspace:
     prep = ColumnTransformer([("num", StandardScaler(), ["age"]),
                               ("cat", OneHotEncoder(handle_unknown="ignore"), ["region"])])
     model = Pipeline([("prep", prep), ("m", LogisticRegression())]).fit(X, y)
-    with workspace.start_run("serving", "fit", parent=None) as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.skops"
-        path.write_bytes(pack(model, None).data)
-        run.log_artifact(path, artifact_path="model")
-        run.log_dict(infer_signature(X, y, problem="binary").to_dict(), "signature.json")
-    workspace.models.register(run.id, "churn")
+    register_fitted(workspace, model, X, y)
     DeploymentStore(workspace.metadata).put("default", single("churn@1"))
     return workspace
 

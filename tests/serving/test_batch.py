@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from conftest import register_fitted
 from gapless import NotFoundError, ValidationError, Workspace
-from gapless.core.schema import infer_signature
-from gapless.registry.packaging import pack
 from gapless.serving.batch import predict_batch, score_file
 from gapless.serving.deployments import DeploymentStore, single
 
@@ -34,13 +32,7 @@ def registered(workspace: Workspace) -> tuple[Workspace, Pipeline]:
     X = frame(400, seed=1)[["age", "visits"]]
     y = ((X["age"] / 10 + X["visits"]) > 12).astype(int)
     model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
-    with workspace.start_run("serving", "fit", parent=None) as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.skops"
-        path.write_bytes(pack(model, None).data)
-        run.log_artifact(path, artifact_path="model")
-        run.log_dict(infer_signature(X, y, problem="binary").to_dict(), "signature.json")
-    workspace.models.register(run.id, "churn")
+    register_fitted(workspace, model, X, y)
     return workspace, model
 
 

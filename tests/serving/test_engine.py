@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -12,8 +9,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from conftest import register_fitted
 from gapless import NotFoundError, Workspace
-from gapless.registry.packaging import pack
 from gapless.serving.deployments import DeploymentStore, single
 from gapless.serving.engine import Engine
 from gapless.serving.feedback import read_predictions
@@ -25,12 +22,7 @@ y = pd.Series([0, 0, 1, 1, 0, 1])
 
 
 def register(ws: Workspace, model) -> str:  # type: ignore[no-untyped-def]
-    with ws.start_run("serving", "fit", parent=None) as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.skops"
-        path.write_bytes(pack(model.fit(X, y), None).data)
-        run.log_artifact(path, artifact_path="model")
-    return ws.models.register(run.id, "churn").ref
+    return register_fitted(ws, model.fit(X, y), X, y, signature=False)
 
 
 @pytest.fixture

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from conftest import register_fitted
 from gapless import NotFoundError, Workspace
-from gapless.core.schema import infer_signature
-from gapless.registry.packaging import pack
 from gapless.serving.predictor import Predictor
 
 
@@ -22,14 +18,8 @@ def registered(workspace: Workspace) -> tuple[Workspace, pd.DataFrame]:
     X = pd.DataFrame({"age": [20.0, 30, 40, 50, 60, 70], "visits": [1.0, 5, 2, 8, 3, 9]})
     y = pd.Series([0, 0, 1, 1, 0, 1])
     model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
-    with workspace.start_run("serving", "fit", parent=None) as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.skops"
-        path.write_bytes(pack(model, None).data)
-        run.log_artifact(path, artifact_path="model")
-        run.log_dict(infer_signature(X, y, problem="binary").to_dict(), "signature.json")
-    workspace.models.register(run.id, "churn")
-    workspace.models.register(run.id, "churn")  # the same file again, as version 2
+    first = register_fitted(workspace, model, X, y)
+    workspace.models.register(workspace.models.get(first).run_id, "churn")  # same file: v2
     return workspace, X
 
 
