@@ -40,7 +40,7 @@ def engine(workspace: Workspace):  # type: ignore[no-untyped-def]
 
 def test_predicts_logs_and_swaps_to_a_new_revision(engine) -> None:  # type: ignore[no-untyped-def]
     engine, store, linear, tree, ws = engine
-    answer = engine.predict("churn", X, inputs=X.to_dict("records"))
+    answer = engine.predict("churn", X)
     assert answer.model.ref == linear and len(answer.ids) == 6 == len(set(answer.ids))
     assert answer.probabilities.shape == (6, 2)
     store.put("churn", {"strategy": "shadow", "variants": [
@@ -53,5 +53,7 @@ def test_predicts_logs_and_swaps_to_a_new_revision(engine) -> None:  # type: ign
     roles = sorted((r["variant"], r["role"]) for r in rows if r["prediction_id"] in swapped.ids)
     assert roles == [("live", "primary")] * 2 + [("next", "shadow")] * 2
     assert len(rows) == 6 + 4
+    first = {r["prediction_id"]: r["inputs"] for r in rows if r["prediction_id"] in answer.ids}
+    assert [first[i] for i in answer.ids] == X.to_dict("records")  # converted off the path
     with pytest.raises(NotFoundError, match="gapless deploy other"):
         engine.predict("other", X)

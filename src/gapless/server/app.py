@@ -119,8 +119,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
                 raise RequestError(f"{first.ref} has no signature; register it from a "
                                    "training run so requests can be checked", status=409)
             frame, key = parse(await request.body(), first.inputs, spec.unknown_categories)
-            result = engine().predict(endpoint, frame, key=key,
-                                      inputs=frame.to_dict(orient="records"))
+            result = engine().predict(endpoint, frame, key=key)
             version = str(result.model.version.version)
             metrics.observe_prediction(endpoint, result.variant, result.predictions,
                                        result.model.classes is not None)

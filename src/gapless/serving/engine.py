@@ -96,9 +96,9 @@ class Engine:
         return dict(self._live)
 
     # -- predicting -----------------------------------------------------------------
-    def predict(self, endpoint: str, frame: Any, *, key: str | None = None,
-                inputs: Any = None) -> Answer:
-        """Route, predict and log one request of one or more rows."""
+    def predict(self, endpoint: str, frame: Any, *, key: str | None = None) -> Answer:
+        """Route, predict and log one request of one or more rows (each row's inputs are
+        turned into JSON later, by the log's writer thread, not here)."""
         from gapless.serving.prediction_log import new_prediction_id
 
         live = self.live(endpoint)
@@ -108,14 +108,14 @@ class Engine:
         predictions, probabilities = model.predict(frame)
         latency = (time.perf_counter() - started) * 1000.0
         ids = [new_prediction_id() for _ in range(len(frame))]
-        self._log(endpoint, chosen.answer, model, ids, inputs, predictions, latency, "primary")
+        self._log(endpoint, chosen.answer, model, ids, frame, predictions, latency, "primary")
         for shadow in chosen.shadows:
             self._shadows.submit(self._run_shadow, endpoint, shadow, live.models[shadow.name],
-                                 frame, ids, inputs)
+                                 frame, ids)
         return Answer(ids, predictions, probabilities, model, chosen.answer.name, latency)
 
     def _run_shadow(self, endpoint: str, variant: Variant, model: LoadedModel, frame: Any,
-                    ids: list[str], inputs: Any) -> None:
+                    ids: list[str]) -> None:
         started = time.perf_counter()
         try:
             predictions, _ = model.predict(frame)
@@ -123,29 +123,44 @@ class Engine:
         except Exception:  # noqa: BLE001 - a failing shadow never affects the caller
             predictions, status = [None] * len(frame), 500
         latency = (time.perf_counter() - started) * 1000.0
-        self._log(endpoint, variant, model, ids, inputs, predictions, latency, "shadow",
+        self._log(endpoint, variant, model, ids, frame, predictions, latency, "shadow",
                   status=status)
 
     def _log(self, endpoint: str, variant: Variant, model: LoadedModel, ids: list[str],
-             inputs: Any, predictions: Any, latency: float, role: str, *,
+             frame: Any, predictions: Any, latency: float, role: str, *,
              status: int = 200) -> None:
         if self.log is None:
             return
         from gapless.serving.prediction_log import PredictionRecord
 
         now = time.time()
-        rows = inputs if inputs is not None else [None] * len(ids)
+        rows = _RowsOf(frame)
         for index, prediction_id in enumerate(ids):
             self.log.log(PredictionRecord(
                 prediction_id=prediction_id, endpoint=endpoint, model=model.version.model,
                 version=model.version.version, variant=variant.name, role=role,
-                inputs=rows[index], outputs=_plain(predictions[index]),
+                inputs=rows.row(index), outputs=_plain(predictions[index]),
                 latency_ms=latency, status=status, created_at=now))
 
     def close(self) -> None:
         self._shadows.shutdown(wait=True)
         if self.log is not None:
             self.log.close()
+
+
+class _RowsOf:
+    """A request's frame, turned into records once, on first use (in the log's thread)."""
+
+    def __init__(self, frame: Any) -> None:
+        self.frame, self._records = frame, None
+
+    def row(self, index: int) -> Any:
+        return lambda: self.records()[index]
+
+    def records(self) -> list[dict[str, Any]]:
+        if self._records is None:
+            self._records = self.frame.to_dict(orient="records")
+        return self._records
 
 
 def _plain(value: Any) -> Any:

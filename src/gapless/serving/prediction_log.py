@@ -343,7 +343,10 @@ def _row(record: PredictionRecord) -> dict[str, Any]:
         if not math.isfinite(value):
             raise ValueError(f"prediction {pid}: {name} is {value}, expected a finite number")
         row[name] = value
-    row["inputs_json"] = to_json(record.inputs)
+    inputs = record.inputs
+    # A callable is evaluated here, in the writer thread: the request path hands over a
+    # reference to its frame instead of converting rows while the caller waits.
+    row["inputs_json"] = to_json(inputs() if callable(inputs) else inputs)
     row["outputs_json"] = to_json(record.outputs)
     return row
 
