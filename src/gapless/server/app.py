@@ -118,8 +118,9 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
             if first.inputs is None:
                 raise RequestError(f"{first.ref} has no signature; register it from a "
                                    "training run so requests can be checked", status=409)
-            frame, key = parse(await request.body(), first.inputs, spec.unknown_categories)
-            result = engine().predict(endpoint, frame, key=key)
+            frame, key, probabilities = parse(await request.body(), first.inputs,
+                                              spec.unknown_categories)
+            result = engine().predict(endpoint, frame, key=key, probabilities=probabilities)
             version = str(result.model.version.version)
             metrics.observe_prediction(endpoint, result.variant, result.predictions,
                                        result.model.classes is not None)
@@ -139,10 +140,10 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         [[...]]}``, optional ``key``/``keys`` for sticky routing."""
         from gapless.server.protocols.native import format_native, parse_native
 
-        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, str | None]:
+        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, str | None, bool]:
             parsed = parse_native(body, inputs, max_bytes=max_body_bytes,
                                   unknown_categories=unknown)
-            return parsed.frame, parsed.keys[0] if parsed.keys else None
+            return parsed.frame, parsed.keys[0] if parsed.keys else None, True
 
         def answer(result: Any) -> Response:
             return JSONResponse(format_native(
@@ -171,9 +172,9 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         endpoint = DEFAULT_ENDPOINT if DEFAULT_ENDPOINT in names or len(names) != 1 \
             else names[0]
 
-        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, None]:
+        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, None, bool]:
             return parse_mlflow(body, request.headers.get("content-type"), inputs,
-                                max_bytes=max_body_bytes, unknown_categories=unknown), None
+                                max_bytes=max_body_bytes, unknown_categories=unknown), None, False
 
         try:
             return await serve(endpoint, request, parse,
@@ -223,6 +224,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         """Tabular inputs follow the ``content_type: "pd"`` convention (one input per
         column); the binary-tensor extension is supported in both directions."""
         from gapless.server.protocols.oip_v2 import (
+            PROBABILITIES,
             format_infer,
             infer_error,
             infer_outputs,
@@ -231,12 +233,12 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
 
         parsed: dict[str, Any] = {}
 
-        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, None]:
-            parsed["request"] = parse_infer(body, request.headers, inputs,
-                                            max_bytes=max_body_bytes,
-                                            unknown_categories=unknown)
-            parsed["inputs"] = inputs
-            return parsed["request"].frame, None
+        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, None, bool]:
+            infer = parse_infer(body, request.headers, inputs, max_bytes=max_body_bytes,
+                                unknown_categories=unknown)
+            parsed["request"], parsed["inputs"] = infer, inputs
+            wanted = infer.outputs_requested
+            return infer.frame, None, wanted is None or PROBABILITIES in wanted
 
         def answer(result: Any) -> Response:
             infer = parsed["request"]

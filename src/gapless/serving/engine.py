@@ -96,7 +96,8 @@ class Engine:
         return dict(self._live)
 
     # -- predicting -----------------------------------------------------------------
-    def predict(self, endpoint: str, frame: Any, *, key: str | None = None) -> Answer:
+    def predict(self, endpoint: str, frame: Any, *, key: str | None = None,
+                probabilities: bool = True) -> Answer:
         """Route, predict and log one request of one or more rows (each row's inputs are
         turned into JSON later, by the log's writer thread, not here)."""
         from gapless.serving.prediction_log import new_prediction_id
@@ -105,7 +106,7 @@ class Engine:
         chosen = route(live.deployment.spec, key=key)
         model = live.models[chosen.answer.name]
         started = time.perf_counter()
-        predictions, probabilities = model.predict(frame)
+        predictions, probabilities = model.predict(frame, probabilities=probabilities)
         latency = (time.perf_counter() - started) * 1000.0
         ids = [new_prediction_id() for _ in range(len(frame))]
         self._log(endpoint, chosen.answer, model, ids, frame, predictions, latency, "primary")
@@ -118,7 +119,7 @@ class Engine:
                     ids: list[str]) -> None:
         started = time.perf_counter()
         try:
-            predictions, _ = model.predict(frame)
+            predictions, _ = model.predict(frame, probabilities=False)
             status = 200
         except Exception:  # noqa: BLE001 - a failing shadow never affects the caller
             predictions, status = [None] * len(frame), 500

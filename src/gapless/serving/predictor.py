@@ -35,9 +35,14 @@ class LoadedModel:
     def ref(self) -> str:
         return self.version.ref
 
-    def predict(self, frame: Any) -> tuple[Any, Any]:
-        """Predictions and, for classifiers, class probabilities (else None)."""
+    def predict(self, frame: Any, *, probabilities: bool = True) -> tuple[Any, Any]:
+        """Predictions and, for classifiers when asked, class probabilities (else None).
+
+        Probabilities cost a second pass through the pipeline (about as long as the
+        prediction itself), so protocols that do not return them do not ask."""
         predictions = self.model.predict(frame)
+        if not probabilities:
+            return predictions, None
         probabilities = None
         if self.classes is not None and hasattr(self.model, "predict_proba"):
             probabilities = self.model.predict_proba(frame)
