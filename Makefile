@@ -43,6 +43,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench_training.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_registry.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_serving.py --output benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python benchmarks/bench_batch.py --output benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache

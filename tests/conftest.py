@@ -201,10 +201,12 @@ def render_dom(chromium: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 # -- Registered models without training ------------------------------------------------
 def register_fitted(ws, model, X, y=None, *, name: str = "churn",  # type: ignore[no-untyped-def]
-                    problem: str = "binary", signature: bool = True) -> str:
+                    problem: str = "binary", signature: bool = True,
+                    target: str | None = None) -> str:
     """Register a fitted scikit-learn model the way training leaves one (a run holding
-    ``model/model.skops`` and, unless ``signature=False``, ``signature.json``); returns
-    ``NAME@VERSION``. For tests of serving that need a model, not a search."""
+    ``model/model.skops``, unless ``signature=False`` ``signature.json``, and with a
+    ``target`` a ``spec.json`` naming it); returns ``NAME@VERSION``. For tests of serving
+    that need a model, not a search."""
     import tempfile
 
     from gapless.core.schema import infer_signature
@@ -217,4 +219,6 @@ def register_fitted(ws, model, X, y=None, *, name: str = "churn",  # type: ignor
         run.log_artifact(path, artifact_path="model")
         if signature:
             run.log_dict(infer_signature(X, y, problem=problem).to_dict(), "signature.json")
+        if target is not None:
+            run.log_dict({"target": target, "problem": problem}, "spec.json")
     return ws.models.register(run.id, name).ref

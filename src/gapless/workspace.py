@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gapless.core.config import CONFIG_FILE, STATE_DIR, Settings, default_config_text
-from gapless.core.errors import ConfigError, GaplessError
+from gapless.core.errors import ConfigError, GaplessError, ValidationError
 from gapless.data.versions import DataVersions
 from gapless.registry.api import Models
 from gapless.stores.artifacts import ArtifactStore
@@ -91,6 +91,37 @@ class Workspace:
         from gapless.serving.keys import ApiKeys
 
         return ApiKeys(self.metadata)
+
+    @property
+    def deployments(self) -> Any:
+        """What every endpoint serves (:class:`gapless.serving.deployments.DeploymentStore`)."""
+        from gapless.serving.deployments import DeploymentStore
+
+        return DeploymentStore(self.metadata)
+
+    def deploy(self, endpoint: str, model: str | None = None, *, strategy: str = "single",
+               spec: Any = None, reason: str | None = None, **options: Any) -> Any:
+        """Roll ``model`` out on ``endpoint`` with ``strategy`` (see
+        :func:`gapless.serving.rollouts.rollout` for the options: ``weight``, ``ramp``,
+        ``guardrails``, ``runtime``), or apply a whole ``spec``. Every model is checked to
+        exist first; running servers pick the change up within a second."""
+        from gapless.core.errors import NotFoundError
+        from gapless.serving.deployments import load_spec
+        from gapless.serving.rollouts import rollout
+
+        if (model is None) == (spec is None):
+            raise ValidationError("deploy: give a model (NAME@VERSION or NAME@ALIAS) or a spec")
+        store = self.deployments
+        if spec is None:
+            try:
+                current = store.get(endpoint).spec
+            except NotFoundError:
+                current = None
+            spec = rollout(current, model, strategy, **options)
+        spec = load_spec(spec)
+        for variant in spec.variants:
+            self.models.get(variant.model)  # NotFoundError names a missing model
+        return store.put(endpoint, spec, reason=reason)
 
     def start_run(
         self,

@@ -68,7 +68,7 @@ def test_deployments_apply_without_restart_and_metrics_count(ws: Workspace) -> N
         assert served.status_code == 200
         text = client.get("/metrics").text
         assert 'gapless_requests_total{endpoint="second",route="predict",status="200",' \
-               'version="1"} 1.0' in text
+               'variant="a",version="1"} 1.0' in text
         assert "gapless_model_load_seconds" in text
 
 

@@ -152,3 +152,14 @@ def test_a_failure_mid_stream_leaves_no_output(registered, parquet_input: Path,
     with pytest.raises(RuntimeError, match="boom"):
         score_file(Breaks(), parquet_input, out, columns=["age"], chunk_rows=1_000)
     assert list(out.parent.iterdir()) == []
+
+
+def test_probabilities_can_be_left_out(registered, parquet_input: Path, tmp_path: Path) -> None:
+    ws, model = registered
+    out = tmp_path / "out.parquet"
+    predict_batch(ws, model="churn@1", input=str(parquet_input), output=str(out),
+                  probabilities=False, chunk_rows=9_000)
+    scored = pq.read_table(out)
+    assert scored.column_names == ["row", "prediction"]
+    np.testing.assert_array_equal(scored.column("prediction").to_numpy(),
+                                  expected(model, frame(ROWS))[0])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,6 +22,12 @@ def serve(
     no_auth: bool = typer.Option(False, "--no-auth",
                                  help="Serve without API keys (loopback only)."),
     max_body_mb: float = typer.Option(10.0, "--max-body-mb", min=0.001),
+    micro_batch: bool = typer.Option(
+        True, "--micro-batch/--no-micro-batch",
+        help="Answer concurrent requests to one model with one predict call."),
+    log_sample_rate: float = typer.Option(
+        1.0, "--log-sample-rate", min=0.0, max=1.0,
+        help="Share of predictions written to the prediction log (0 turns it off)."),
 ) -> None:
     """Serve every deployed endpoint over REST (docs at /docs)."""
     import os
@@ -36,6 +44,8 @@ def serve(
     os.environ[factory.WORKSPACE] = root
     os.environ[factory.AUTH] = "0" if no_auth else "1"
     os.environ[factory.MAX_BODY] = str(int(max_body_mb * 1024 * 1024))
+    os.environ[factory.MICRO_BATCH] = "1" if micro_batch else "0"
+    os.environ[factory.LOG_SAMPLE_RATE] = repr(log_sample_rate)
     console().print(f"serving {root} on http://{host}:{port} (docs: /docs; auth "
                     f"{'off' if no_auth else 'on'})")
     uvicorn.run("gapless.server.factory:app", factory=True, host=host, port=port,
@@ -46,30 +56,104 @@ def deploy(
     ctx: typer.Context,
     endpoint: str = typer.Argument(..., help="Endpoint name, e.g. churn."),
     model: str = typer.Option(None, "--model", help="NAME@VERSION or NAME@ALIAS."),
+    strategy: str = typer.Option(
+        "single", "--strategy",
+        help="single, blue-green, shadow, canary, ab or champion-challenger."),
+    weight: float = typer.Option(None, "--weight", min=0, max=100,
+                                 help="Percent of traffic for the new model (canary, ab)."),
+    steps: str = typer.Option(None, "--steps", help="Canary ramp, e.g. 5,25,50,100."),
+    interval: float = typer.Option(None, "--interval", min=0.001,
+                                   help="Seconds a canary holds each step when healthy."),
+    runtime: str = typer.Option("python", "--runtime",
+                                help="python, or onnx (checked against the model first)."),
     spec: Path = typer.Option(None, "--spec", help="Deployment spec YAML (any strategy)."),
     rollback: bool = typer.Option(False, "--rollback",
                                   help="Restore the previous deployment."),
+    status: bool = typer.Option(False, "--status",
+                                help="Show the deployment and each variant's live numbers."),
+    promote_challenger: bool = typer.Option(
+        False, "--promote-challenger",
+        help="Promote the challenger if it beats the champion on feedback and passes the "
+             "gates of --alias."),
+    alias: str = typer.Option("production", "--alias"),
     reason: str = typer.Option(None, "--reason"),
 ) -> None:
-    """Deploy a model to an endpoint (or roll back); servers pick it up within a second."""
+    """Deploy a model to an endpoint, roll back, or show how its variants are doing;
+    servers pick up a change within a second."""
     import yaml
 
-    from gapless.serving.deployments import DeploymentStore, load_spec, single
+    from gapless.serving.deployments import Ramp, load_spec
 
-    if sum(x is not None and x is not False for x in (model, spec, rollback or None)) != 1:
-        raise ValidationError("give one of --model NAME@VERSION, --spec FILE or --rollback")
+    actions = [model is not None, spec is not None, rollback, status, promote_challenger]
+    if sum(actions) != 1:
+        raise ValidationError("give one of --model NAME@VERSION, --spec FILE, --rollback, "
+                              "--status or --promote-challenger")
     with open_workspace(ctx) as ws:
-        store = DeploymentStore(ws.metadata)
+        if status:
+            _show_status(ws, endpoint)
+            return
+        if promote_challenger:
+            from gapless.serving.challenger import promote_challenger as promote
+
+            done = promote(ws, endpoint, alias=alias, reason=reason)
+            console().print(f"{endpoint}: challenger promoted to "
+                            f"{done['promotion']['model']}@{alias} (v"
+                            f"{done['promotion']['to_version']}), scored on {done['dataset']};"
+                            f" deployment revision {done['revision']}")
+            return
         if rollback:
-            applied = store.rollback(endpoint, reason=reason)
+            applied = ws.deployments.rollback(endpoint, reason=reason)
+        elif spec is not None:
+            applied = ws.deploy(endpoint, spec=load_spec(
+                yaml.safe_load(Path(spec).read_text(encoding="utf-8")) or {}), reason=reason)
         else:
-            chosen = single(model) if model else load_spec(
-                yaml.safe_load(Path(spec).read_text(encoding="utf-8")) or {})
-            for variant in chosen.variants:
-                ws.models.get(variant.model)  # NotFoundError names a missing model
-            applied = store.put(endpoint, chosen, reason=reason)
-    variants = ", ".join(f"{v.name}={v.model}" + (f" {v.weight:g}%" if v.role == "primary"
-                                                   else " (shadow)")
-                         for v in applied.spec.variants)
+            ramp = None
+            if steps is not None or interval is not None:
+                fields = {"steps": [float(x) for x in steps.split(",")]} if steps else {}
+                ramp = Ramp(**fields, **({"interval_s": interval} if interval else {}))
+            applied = ws.deploy(endpoint, model, strategy=strategy, weight=weight, ramp=ramp,
+                                runtime=runtime, reason=reason)
     console().print(f"{endpoint}: revision {applied.revision}, {applied.spec.strategy}: "
-                    f"{variants}")
+                    f"{_variants(applied.spec)}")
+
+
+def _variants(spec: Any) -> str:
+    return ", ".join(f"{v.name}={v.model}" + (f" {v.weight:g}%" if v.role == "primary"
+                                               else " (shadow)") for v in spec.variants)
+
+
+def _show_status(ws: Any, endpoint: str) -> None:
+    """The deployment, each variant's numbers since it last changed, the canary's next
+    decision and the challenger's standing on feedback."""
+    from rich.table import Table
+
+    from gapless.serving.canary import CanaryController, variant_windows
+    from gapless.serving.challenger import compare_on_feedback
+
+    current = ws.deployments.get(endpoint)
+    out = console()
+    out.print(f"{endpoint}: revision {current.revision}, {current.spec.strategy}: "
+              f"{_variants(current.spec)} (by {current.updated_by})")
+    windows = variant_windows(ws.metadata, endpoint, current.updated_at)
+    table = Table("variant", "requests", "error rate", "p50 ms", "p95 ms", "predictions",
+                  title="since the last change (logged rows)")
+    for name, window in windows.items():
+        latencies = sorted(window.latencies_ms)
+        counts = Counter(window.predictions).most_common(3)
+        table.add_row(name, str(window.requests), f"{window.error_rate:.2%}",
+                      f"{latencies[len(latencies) // 2]:.2f}" if latencies else "-",
+                      f"{window.p95_ms:.2f}" if window.p95_ms is not None else "-",
+                      ", ".join(f"{k}: {v}" for k, v in counts))
+    out.print(table)
+    if current.spec.strategy == "canary" and current.spec.ramp is not None:
+        tick = CanaryController(ws.metadata).preview(endpoint)
+        out.print(f"canary: next decision {tick.decision.action} ({tick.decision.reason})")
+    if current.spec.strategy == "champion-challenger":
+        for row in compare_on_feedback(ws, endpoint):
+            scores = ", ".join(f"{k} {v:.4g}" for k, v in row.items()
+                               if k in ("accuracy", "mae", "rmse") and v is not None)
+            out.print(f"feedback: {row['variant']} ({row['model']}, {row['role']}): "
+                      f"{row['rows']} labelled rows, {row['errors']} failed, {scores}")
+    for entry in ws.deployments.history(endpoint)[-5:]:
+        out.print(f"  revision {entry['revision']} by {entry['actor']}: "
+                  f"{entry['reason'] or '-'}")

@@ -213,6 +213,11 @@ class Models:
                                               current_user(), reason or "rollback"))
         return Promotion(name, alias, state.version, target, "applied")
 
+    def gates_for(self, alias: str, gates: Any = None) -> gate_checks.GateSpec:
+        """The gates guarding ``alias``: from ``gates`` if given, else the workspace's
+        gates file (none: no gates)."""
+        return gate_checks.load_gates(self._gate_source(gates), alias)
+
     def check_gates(self, ref: str, alias: str, gates: Any = None) -> list[dict[str, Any]]:
         """Every gate declared for ``alias``, evaluated for ``ref``, without moving anything."""
         candidate = self.get(ref)
@@ -282,24 +287,26 @@ class Models:
 
         rule = spec.beat_current
         assert rule is not None
-        if holder.version is None:
+        beaten: int | str | None = rule.against or holder.version
+        if beaten is None:
             return gate_checks.check_beat_current(spec, candidate=None, holder=None,
                                                   holder_version=None, direction="", rows=0)
         try:
             X, y, problem = self.evaluation_rows(candidate, rule.data)
             scorer = scorer_for(rule.metric, problem)
-            holder_version = self.get(f"{candidate.model}@{holder.version}")
+            rival = self.get(rule.against or f"{candidate.model}@{holder.version}")
             scores = []
-            for version in (candidate, holder_version):
+            for version in (candidate, rival):
                 positive = (version.evaluation or {}).get("positive_label")
-                report = score_model(self.load(version), X, y, problem, positive_label=positive)
+                report = score_model(self.load(version), _own_columns(X, version), y, problem,
+                                     positive_label=positive)
                 scores.append(float(report[scorer.name]))
         except (ValidationError, NotFoundError, KeyError, ValueError) as exc:
             return gate_checks.check_beat_current(
-                spec, candidate=None, holder=None, holder_version=holder.version,
+                spec, candidate=None, holder=None, holder_version=beaten,
                 direction="", rows=0, error=f"could not score both models: {exc}")
         return gate_checks.check_beat_current(
-            spec, candidate=scores[0], holder=scores[1], holder_version=holder.version,
+            spec, candidate=scores[0], holder=scores[1], holder_version=beaten,
             direction=scorer.direction, rows=len(X))
 
     def evaluation_rows(self, candidate: ModelVersion, dataset: str | None
@@ -353,3 +360,12 @@ class Models:
         if path not in stored:
             return None
         return self.tracking.read_artifact(run_id, path).decode("utf-8")
+
+
+def _own_columns(X: Any, version: ModelVersion) -> Any:  # noqa: N803
+    """``X`` narrowed to the columns ``version``'s signature lists, when it has them all
+    (a bare estimator refuses columns it was not fitted on; a pipeline ignores them)."""
+    names = [c["name"] for c in (version.signature or {}).get("inputs", [])]
+    if names and all(n in X.columns for n in names):
+        return X[names]
+    return X

@@ -48,6 +48,9 @@ class BeatCurrent(BaseModel):
     delta: float = 0.0  # negative: a tolerated loss ("no worse than 0.01 below")
     # Dataset version to score both models on; default: the candidate's own test split.
     data: str | None = None
+    # A version to beat (NAME@VERSION) instead of the alias's holder: champion-challenger
+    # compares with the deployed champion.
+    against: str | None = None
 
 
 class GateSpec(BaseModel):
@@ -166,9 +169,10 @@ def check_data_validation(spec: GateSpec, status: Mapping[str, Any]) -> list[Gat
 
 
 def check_beat_current(spec: GateSpec, *, candidate: float | None, holder: float | None,
-                       holder_version: int | None, direction: str, rows: int,
+                       holder_version: int | str | None, direction: str, rows: int,
                        error: str | None = None) -> list[GateResult]:
-    """The candidate must beat the alias's holder by ``delta`` on the same rows."""
+    """The candidate must beat the alias's holder (or ``against``) by ``delta`` on the same
+    rows; ``holder_version`` is the holder's version number, or the reference beaten."""
     rule = spec.beat_current
     if rule is None:
         return []
@@ -178,7 +182,9 @@ def check_beat_current(spec: GateSpec, *, candidate: float | None, holder: float
     if error is not None or candidate is None or holder is None:
         return [GateResult(gate, False, error or "a score could not be computed")]
     gain = candidate - holder if direction == "maximize" else holder - candidate
-    detail = (f"{candidate:.4g} vs version {holder_version}'s {holder:.4g} on the same "
+    beaten = (f"version {holder_version}" if isinstance(holder_version, int)
+              else str(holder_version))
+    detail = (f"{candidate:.4g} vs {beaten}'s {holder:.4g} on the same "
               f"{rows} rows (gain {gain:+.4g}, needed {rule.delta:+g})")
     return [GateResult(gate, gain >= rule.delta, detail)]
 

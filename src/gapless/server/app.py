@@ -2,13 +2,16 @@
 
 Routes parse with the protocol modules, predict through one :class:`Engine` per process,
 and answer every GaplessError through one table (``server/errors.py``), so bad input is
-a 4xx JSON body that names the field and row, never a 500. Prediction is CPU-bound and
-short, so routes are ``async`` and call the model directly (no thread hop); more
-throughput comes from ``--workers``.
+a 4xx JSON body that names the field and row, never a 500. Routes are ``async``; each
+model predicts in its own micro-batching thread (``serving/batching.py``), which joins
+concurrent requests into one call while the event loop parses the next ones
+(``micro_batch=False`` predicts inline instead). More throughput comes from ``--workers``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,10 +28,28 @@ from gapless.server.metrics import ServerMetrics
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_ENDPOINT = "default"
+log = logging.getLogger(__name__)
+
+
+async def _drive_canaries(store: Any, interval: float) -> None:
+    """Tick the canary controller every ``interval`` seconds, off the event loop (it reads
+    the prediction log). Every worker ticks; the store lets one apply each step."""
+    from starlette.concurrency import run_in_threadpool
+
+    from gapless.serving.canary import CanaryController
+
+    controller = CanaryController(store)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(controller.tick)
+        except Exception:  # noqa: BLE001 - a failing tick must not stop serving
+            log.exception("canary tick failed; retrying in %ss", interval)
 
 
 def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_BODY_BYTES,
-               poll_interval: float = 1.0, log_sample_rate: float = 1.0) -> FastAPI:
+               poll_interval: float = 1.0, log_sample_rate: float = 1.0,
+               micro_batch: bool = True, canary_interval: float = 1.0) -> FastAPI:
     from gapless.serving.deployments import DeploymentStore
     from gapless.serving.engine import Engine
     from gapless.serving.prediction_log import PredictionLog
@@ -42,15 +63,20 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         # Created here, in the worker process, after any fork.
-        engine = Engine(deployments, Predictor(workspace.models),
-                        log=PredictionLog(workspace.metadata, sample_rate=log_sample_rate),
+        engine = Engine(deployments, Predictor(workspace.models, micro_batch=micro_batch),
+                        log=PredictionLog(workspace.metadata, sample_rate=log_sample_rate)
+                        if log_sample_rate > 0 else None,
                         poll_interval=poll_interval)
         state["engine"] = engine
         try:
             engine.refresh(force=True)
         except GaplessError as exc:  # not ready, but alive: /health/ready says why
             state["error"] = str(exc)
+        canaries = (asyncio.create_task(_drive_canaries(workspace.metadata, canary_interval))
+                    if canary_interval > 0 else None)
         yield
+        if canaries is not None:
+            canaries.cancel()
         engine.close()
 
     app = FastAPI(title="gapless", version="1", lifespan=lifespan,
@@ -101,6 +127,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
                                         ).set(loaded.load_seconds)
         if current.log is not None:
             metrics.log_dropped.set(current.log.stats["dropped"])
+            metrics.log_acknowledged.set(current.log.acknowledged)
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
@@ -109,7 +136,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
                     route: str) -> Response:
         started = time.perf_counter()
         metrics.in_flight.inc()
-        version, status = "-", 200
+        version, variant, status = "-", "-", 200
         try:
             live_deployment = engine().live(endpoint)
             spec = live_deployment.deployment.spec
@@ -120,8 +147,9 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
                                    "training run so requests can be checked", status=409)
             frame, key, probabilities = parse(await request.body(), first.inputs,
                                               spec.unknown_categories)
-            result = engine().predict(endpoint, frame, key=key, probabilities=probabilities)
-            version = str(result.model.version.version)
+            result = await engine().predict_async(endpoint, frame, key=key,
+                                                  probabilities=probabilities)
+            version, variant = str(result.model.version.version), result.variant
             metrics.observe_prediction(endpoint, result.variant, result.predictions,
                                        result.model.classes is not None)
             return answer(result)
@@ -130,8 +158,9 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
             raise
         finally:
             metrics.in_flight.dec()
-            metrics.requests.labels(route, endpoint, version, str(status)).inc()
-            metrics.latency.labels(route, endpoint).observe(time.perf_counter() - started)
+            metrics.requests.labels(route, endpoint, variant, version, str(status)).inc()
+            metrics.latency.labels(route, endpoint, variant).observe(
+                time.perf_counter() - started)
 
     @app.post("/v1/endpoints/{name}/predict", tags=["predict"],
               dependencies=[Depends(need("predict"))])

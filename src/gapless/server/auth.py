@@ -1,5 +1,10 @@
 """Bearer-token auth: each route declares the scope it needs; no key is 401, a key without
-that scope is 403. Off only when the server binds to loopback and was told ``--no-auth``."""
+that scope is 403. Off only when the server binds to loopback and was told ``--no-auth``.
+
+The check is a coroutine, so FastAPI runs it on the event loop rather than handing each
+request to its thread pool (a thread hop costs more than the check): verdicts are
+cached per key for a few seconds (``ApiKeys.ttl``), so the store is read at most that
+often per key."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ def scope_guard(keys: ApiKeys | None) -> Callable[[str], Callable[[Request], Any
     """``need(scope)`` builds the dependency a route declares; ``keys=None`` disables auth."""
 
     def need(scope: str) -> Callable[[Request], Any]:
-        def check(request: Request) -> Any:
+        async def check(request: Request) -> Any:
             if keys is None:
                 return None
             key = keys.verify(bearer_token(request.headers.get("authorization")))

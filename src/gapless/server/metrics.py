@@ -14,11 +14,13 @@ class ServerMetrics:
 
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "gapless_requests", "Requests answered, by route, endpoint, model version and "
-            "HTTP status.", ["route", "endpoint", "version", "status"], registry=self.registry)
+            "gapless_requests", "Requests answered, by route, endpoint, variant, model version "
+            "and HTTP status.", ["route", "endpoint", "variant", "version", "status"],
+            registry=self.registry)
         self.latency = Histogram(
-            "gapless_request_latency_seconds", "Time to answer a request, by route and "
-            "endpoint.", ["route", "endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            "gapless_request_latency_seconds", "Time to answer a request, by route, endpoint "
+            "and variant.", ["route", "endpoint", "variant"], buckets=LATENCY_BUCKETS,
+            registry=self.registry)
         self.in_flight = Gauge("gapless_requests_in_flight", "Requests being answered now.",
                                registry=self.registry)
         self.load_seconds = Gauge(
@@ -31,6 +33,10 @@ class ServerMetrics:
         self.log_dropped = Gauge("gapless_prediction_log_dropped",
                                  "Predictions the log dropped because its queue was full.",
                                  registry=self.registry)
+        self.log_acknowledged = Gauge(
+            "gapless_prediction_log_acknowledged",
+            "Prediction rows whose insert committed (a crash cannot take them back).",
+            registry=self.registry)
 
     def observe_prediction(self, endpoint: str, variant: str, predictions: Any,
                            classifier: bool) -> None:

@@ -2,12 +2,14 @@
 
 :func:`score_file` streams the input in chunks of at most ``chunk_rows`` rows (Parquet
 through ``ParquetFile.iter_batches``, CSV through pyarrow's streaming ``open_csv``), so
-memory stays constant whatever the file size, and writes one Parquet output with:
+memory stays constant whatever the file size (the next chunk is read and the previous one
+written while one is scored), and writes one Parquet output with:
 
 - ``row``: the 0-based position of the row in the input, so predictions join back;
 - any ``keep`` columns copied from the input (ids, keys);
 - ``prediction``: ``model.predict``;
-- ``proba_<class>``: one probability column per class, for classifiers.
+- ``proba_<class>``: one probability column per class, for classifiers (unless
+  ``probabilities=False``).
 
 The output is written to a hidden temporary file beside it and renamed into place only
 when complete, so a failure never leaves a partial output (its folder is created).
@@ -142,8 +144,34 @@ def check_columns(available: Sequence[str], needed: Sequence[str], *, source: st
 
 
 # -- scoring -----------------------------------------------------------------------------
-def _score_chunk(model: Any, batch: Any, first_row: int, columns: Sequence[str] | None,
-                 keep: Sequence[str], classes: Sequence[Any] | None) -> Any:
+def scorer(model: Any, classes: Sequence[Any] | None) -> Callable[[Any], tuple[Any, Any]]:
+    """``score(frame) -> (predictions, probabilities or None)``, built once per file.
+
+    A scikit-learn ``Pipeline`` asked for probabilities runs its transforms once and its
+    final step twice, exactly as ``Pipeline.predict`` and ``Pipeline.predict_proba``
+    would each do, rather than transforming every chunk twice.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if classes is None:
+        return lambda frame: (model.predict(frame), None)
+    if not isinstance(model, Pipeline):
+        return lambda frame: (model.predict(frame), model.predict_proba(frame))
+    transforms = [step for _, step in model.steps[:-1]
+                  if step is not None and not isinstance(step, str)]  # "passthrough"
+    final = model.steps[-1][1]
+
+    def score(frame: Any) -> tuple[Any, Any]:
+        for step in transforms:
+            frame = step.transform(frame)
+        return final.predict(frame), final.predict_proba(frame)
+
+    return score
+
+
+def _score_chunk(score: Callable[[Any], tuple[Any, Any]], batch: Any, first_row: int,
+                 columns: Sequence[str] | None, keep: Sequence[str],
+                 classes: Sequence[Any] | None) -> Any:
     import numpy as np
     import pyarrow as pa
 
@@ -152,9 +180,10 @@ def _score_chunk(model: Any, batch: Any, first_row: int, columns: Sequence[str] 
                                         dtype=np.int64))}
     for name in keep:
         arrays[name] = batch.column(name)
-    arrays["prediction"] = pa.array(np.asarray(model.predict(frame)))
+    predictions, probabilities = score(frame)
+    arrays["prediction"] = pa.array(np.asarray(predictions))
     if classes is not None:
-        probabilities = np.asarray(model.predict_proba(frame), dtype=np.float64)
+        probabilities = np.asarray(probabilities, dtype=np.float64)
         for i, label in enumerate(classes):
             arrays[f"proba_{label}"] = pa.array(probabilities[:, i])
     return pa.table(arrays)
@@ -189,30 +218,51 @@ def stream_scores(model: Any, source: Path, target: Path, *, columns: Sequence[s
             keep: Sequence[str], chunk_rows: int, classes: Sequence[Any] | None,
             row_groups: Sequence[int] | None = None, first_row: int = 0,
             on_rows: Callable[[int], None] | None = None) -> int:
-    """Score ``source`` chunk by chunk into the Parquet file ``target``; returns rows."""
+    """Score ``source`` chunk by chunk into the Parquet file ``target``; returns rows.
+
+    Two helper threads overlap the I/O with the model: the next chunk is read while this
+    one is scored, and the previous one is written meanwhile (pyarrow releases the GIL), so
+    at most three chunks are held at once.
+    """
+    from concurrent.futures import ThreadPoolExecutor, wait
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     read = None if columns is None else list(dict.fromkeys([*columns, *keep]))
+    score = scorer(model, classes)
+    proba = {f"proba_{label}" for label in classes or ()}
+    batches = read_batches(source, chunk_rows, read, row_groups)
     writer = None
     rows = 0
-    try:
-        for batch in read_batches(source, chunk_rows, read, row_groups):
-            if not batch.num_rows:
-                continue
-            table = _score_chunk(model, batch, first_row + rows, columns, keep, classes)
-            if writer is None:
-                writer = pq.ParquetWriter(target, table.schema)
-            writer.write_table(table.cast(writer.schema))
-            rows += batch.num_rows
-            if on_rows is not None:
-                on_rows(rows)
-        if writer is None:  # an empty input still gives a readable (empty) output
-            pq.write_table(pa.table({"row": pa.array([], pa.int64()),
-                                     "prediction": pa.array([], pa.float64())}), target)
-    finally:
-        if writer is not None:
-            writer.close()
+    with ThreadPoolExecutor(2, thread_name_prefix="gapless-batch") as pool:
+        ahead = pool.submit(next, batches, None)
+        written = None
+        try:
+            while (batch := ahead.result()) is not None:
+                ahead = pool.submit(next, batches, None)
+                if not batch.num_rows:
+                    continue
+                table = _score_chunk(score, batch, first_row + rows, columns, keep, classes)
+                if writer is None:  # no dictionary for unique ids and probabilities
+                    writer = pq.ParquetWriter(target, table.schema, use_dictionary=[
+                        n for n in table.column_names if n != "row" and n not in proba])
+                if written is not None:
+                    written.result()
+                written = pool.submit(writer.write_table, table.cast(writer.schema))
+                rows += batch.num_rows
+                if on_rows is not None:
+                    on_rows(rows)
+            if written is not None:
+                written.result()
+            if writer is None:  # an empty input still gives a readable (empty) output
+                pq.write_table(pa.table({"row": pa.array([], pa.int64()),
+                                         "prediction": pa.array([], pa.float64())}), target)
+        finally:
+            wait([f for f in (ahead, written) if f is not None])
+            batches.close()
+            if writer is not None:
+                writer.close()
     return rows
 
 
@@ -243,8 +293,8 @@ def score_file(model: Any, source: str | Path, output: str | Path, *,
 def predict_batch(workspace: Any, *, model: str | None = None, endpoint: str | None = None,
                   input: str, output: str, executor: str | None = None,
                   record_as: str | None = None, keep: Sequence[str] = (),
-                  chunk_rows: int = 100_000, on_progress: Progress | None = None
-                  ) -> BatchResult:
+                  chunk_rows: int = 100_000, probabilities: bool = True,
+                  on_progress: Progress | None = None) -> BatchResult:
     """Score ``input`` (a Parquet/CSV path or a dataset reference ``NAME@v``) with a
     registered model (``model``) or the first primary variant of ``endpoint``, into the
     Parquet file ``output``.
@@ -252,7 +302,8 @@ def predict_batch(workspace: Any, *, model: str | None = None, endpoint: str | N
     ``executor`` None (or ``local:1``) streams in this process; any other compute URI
     spreads row groups over that executor. ``record_as`` records the output as the next
     version of that dataset, kind "derived", with the input version as parent and the
-    model in its spec. Columns are checked before anything is written.
+    model in its spec. ``probabilities`` False leaves out the ``proba_<class>`` columns
+    (and the model's ``predict_proba``). Columns are checked before anything is written.
     """
     from gapless.serving.batch_parts import score_distributed
 
@@ -275,7 +326,7 @@ def predict_batch(workspace: Any, *, model: str | None = None, endpoint: str | N
     target = Path(output)
     if executor is None or executor.strip() == "local:1":
         rows = score_file(loaded, source, target, columns=columns, chunk_rows=chunk_rows,
-                          keep=keep, on_progress=on_progress)
+                          probabilities=probabilities, keep=keep, on_progress=on_progress)
     else:
         from gapless.compute import open_executor
 
@@ -283,7 +334,8 @@ def predict_batch(workspace: Any, *, model: str | None = None, endpoint: str | N
             rows = score_distributed(
                 pool, plain, format=version.format, what=what,
                 trusted_pickle=version.trusted_by is not None, source=source, output=target,
-                columns=columns, keep=keep, chunk_rows=chunk_rows, on_progress=on_progress)
+                columns=columns, keep=keep, chunk_rows=chunk_rows,
+                probabilities=probabilities, on_progress=on_progress)
     recorded = None
     if record_as is not None:
         recorded = workspace.data.add(

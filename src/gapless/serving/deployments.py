@@ -38,6 +38,8 @@ class Variant(BaseModel):
     model: str  # NAME@VERSION or NAME@ALIAS, resolved to a version when applied
     weight: float = Field(0.0, ge=0, le=100)
     role: Literal["primary", "shadow"] = "primary"
+    # python: the model as trained; onnx: its checked ONNX conversion (serving/runtimes.py)
+    runtime: Literal["python", "onnx"] = "python"
 
 
 class Guardrails(BaseModel):
@@ -63,6 +65,7 @@ class DeploymentSpec(BaseModel):
     variants: list[Variant]
     guardrails: Guardrails = Field(default_factory=Guardrails)
     ramp: Ramp | None = None
+    canary: str | None = None  # the variant a ramp moves; default: the second primary
     unknown_categories: Literal["reject", "pass"] = "reject"
 
     @model_validator(mode="after")
@@ -90,6 +93,13 @@ class DeploymentSpec(BaseModel):
             if abs(sum(v.weight for v in primaries) - 100.0) > 1e-6:
                 raise ValueError(f"weights of the primary variants must add up to 100, got "
                                  f"{sum(v.weight for v in primaries):g}")
+        if self.ramp is not None or self.canary is not None:
+            if self.strategy != "canary" or len(primaries) != 2:
+                raise ValueError("ramp and canary belong to a canary of exactly two primary "
+                                 "variants")
+            if self.canary is not None and self.canary not in {v.name for v in primaries}:
+                raise ValueError(f"canary {self.canary!r} is not one of the primary variants "
+                                 f"{[v.name for v in primaries]}")
         return self
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from gapless.core.errors import NotFoundError
+from gapless.core.errors import GaplessError, NotFoundError
 from gapless.serving.deployments import Deployment, DeploymentStore, Variant, route
 from gapless.serving.predictor import LoadedModel, Predictor
 
@@ -70,14 +70,15 @@ class Engine:
                     continue
                 deployment = self.deployments.get(endpoint)
                 live[endpoint] = LiveDeployment(deployment, {
-                    v.name: self.predictor.load(v.model) for v in deployment.spec.variants})
+                    v.name: self.predictor.load(v.model, v.runtime)
+                    for v in deployment.spec.variants})
                 changed = True
             for endpoint in set(live) - set(revisions):
                 del live[endpoint]
                 changed = True
             if changed:
                 self._live = live  # one assignment: requests see the old or the new table
-                self.predictor.keep_only(m.version.model_digest for d in live.values()
+                self.predictor.keep_only(m.key for d in live.values()
                                          for m in d.models.values())
             return changed
         finally:
@@ -99,26 +100,70 @@ class Engine:
     def predict(self, endpoint: str, frame: Any, *, key: str | None = None,
                 probabilities: bool = True) -> Answer:
         """Route, predict and log one request of one or more rows (each row's inputs are
-        turned into JSON later, by the log's writer thread, not here)."""
+        turned into JSON later, by the log's writer thread, not here). A model that fails
+        on valid rows is logged as status 500 for the canary's error-rate guardrail."""
+        live, variant, model = self._route(endpoint, key)
+        started = time.perf_counter()
+        try:
+            predictions, probabilities = model.predict(frame, probabilities=probabilities)
+        except Exception as exc:
+            self._failed(endpoint, variant, model, frame, started, exc)
+            raise
+        return self._answered(endpoint, live, variant, model, frame, predictions,
+                              probabilities, (time.perf_counter() - started) * 1000.0)
+
+    async def predict_async(self, endpoint: str, frame: Any, *, key: str | None = None,
+                            probabilities: bool = True) -> Answer:
+        """:meth:`predict` for the server: the model runs in its micro-batching thread
+        (joined with concurrent requests), so the event loop keeps parsing meanwhile."""
+        live, variant, model = self._route(endpoint, key)
+        if model.batcher is None:
+            return self.predict(endpoint, frame, key=key, probabilities=probabilities)
+        started = time.perf_counter()
+        try:
+            predictions, probabilities, latency = await model.batcher.predict(
+                frame, probabilities=probabilities)
+        except Exception as exc:
+            self._failed(endpoint, variant, model, frame, started, exc)
+            raise
+        return self._answered(endpoint, live, variant, model, frame, predictions,
+                              probabilities, latency)
+
+    def _failed(self, endpoint: str, variant: Variant, model: LoadedModel, frame: Any,
+                started: float, exc: Exception) -> None:
+        if isinstance(exc, GaplessError):  # the request's fault (4xx), not the model's
+            return
         from gapless.serving.prediction_log import new_prediction_id
 
+        self._log(endpoint, variant, model, [new_prediction_id() for _ in range(len(frame))],
+                  frame, [None] * len(frame), (time.perf_counter() - started) * 1000.0,
+                  "primary", status=500)
+
+    def _route(self, endpoint: str, key: str | None) -> tuple[LiveDeployment, Variant,
+                                                              LoadedModel]:
         live = self.live(endpoint)
         chosen = route(live.deployment.spec, key=key)
-        model = live.models[chosen.answer.name]
-        started = time.perf_counter()
-        predictions, probabilities = model.predict(frame, probabilities=probabilities)
-        latency = (time.perf_counter() - started) * 1000.0
+        return live, chosen.answer, live.models[chosen.answer.name]
+
+    def _answered(self, endpoint: str, live: LiveDeployment, variant: Variant,
+                  model: LoadedModel, frame: Any, predictions: Any, probabilities: Any,
+                  latency: float) -> Answer:
+        from gapless.serving.prediction_log import new_prediction_id
+
         ids = [new_prediction_id() for _ in range(len(frame))]
-        self._log(endpoint, chosen.answer, model, ids, frame, predictions, latency, "primary")
-        for shadow in chosen.shadows:
-            self._shadows.submit(self._run_shadow, endpoint, shadow, live.models[shadow.name],
-                                 frame, ids)
-        return Answer(ids, predictions, probabilities, model, chosen.answer.name, latency)
+        self._log(endpoint, variant, model, ids, frame, predictions, latency, "primary")
+        for shadow in live.deployment.spec.variants:
+            if shadow.role == "shadow":
+                self._shadows.submit(self._run_shadow, endpoint, shadow,
+                                     live.models[shadow.name], frame, ids)
+        return Answer(ids, predictions, probabilities, model, variant.name, latency)
 
     def _run_shadow(self, endpoint: str, variant: Variant, model: LoadedModel, frame: Any,
                     ids: list[str]) -> None:
         started = time.perf_counter()
         try:
+            if model.signature is not None:  # the shadow reads its own columns
+                frame = frame[[n for n in model.signature.names if n in frame.columns]]
             predictions, _ = model.predict(frame, probabilities=False)
             status = 200
         except Exception:  # noqa: BLE001 - a failing shadow never affects the caller
@@ -145,6 +190,7 @@ class Engine:
 
     def close(self) -> None:
         self._shadows.shutdown(wait=True)
+        self.predictor.close()
         if self.log is not None:
             self.log.close()
 

@@ -2,10 +2,11 @@
 
 A deployment names models by reference (``churn@production``); the predictor resolves a
 reference to a registered version and keeps the loaded model under the version's
-``model_digest``: two aliases of one version, or a version deployed on two endpoints,
-share one loaded object, and a deployment change loads only what is new. Loading
-happens off the request path (the server warms every variant before switching to a new
-deployment revision), and its duration is recorded for the metrics.
+``model_digest`` and runtime (``python`` or ``onnx``, see :mod:`gapless.serving.runtimes`):
+two aliases of one version, or a version deployed on two endpoints, share one loaded
+object and one micro-batching thread, and a deployment change loads only what is new.
+Loading happens off the request path (the server warms every variant before switching
+to a new deployment revision), and its duration is recorded for the metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gapless.core.records import ModelVersion
@@ -30,6 +31,12 @@ class LoadedModel:
     load_seconds: float
     classes: tuple[Any, ...] | None = field(default=None)
     inputs: Any = None  # the signature prepared for checking requests (InputSpec)
+    runtime: str = "python"
+    batcher: Any = None  # gapless.serving.batching.MicroBatcher, when micro-batching
+
+    @property
+    def key(self) -> str:
+        return _key(self.version.model_digest, self.runtime)
 
     @property
     def ref(self) -> str:
@@ -52,54 +59,70 @@ class LoadedModel:
 class Predictor:
     """Resolves model references and loads each distinct model file once."""
 
-    def __init__(self, models: Any) -> None:
+    def __init__(self, models: Any, *, micro_batch: bool = True) -> None:
         self.models = models  # gapless.registry.api.Models
+        self.micro_batch = micro_batch
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
 
     def resolve(self, ref: str) -> ModelVersion:
         return self.models.get(ref)
 
-    def load(self, ref: str | ModelVersion) -> LoadedModel:
+    def load(self, ref: str | ModelVersion, runtime: str = "python") -> LoadedModel:
         """The loaded model behind ``ref``; loads it on first use (thread-safe)."""
         version = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
-        cached = self._loaded.get(version.model_digest)
-        if cached is not None:
-            return cached if cached.version == version else _relabel(cached, version)
-        with self._lock:
-            cached = self._loaded.get(version.model_digest)
-            if cached is None:
-                started = time.perf_counter()
-                from gapless.serving.validation import InputSpec
-
-                model = self.models.load(version)
-                signature = (Signature.from_dict(version.signature) if version.signature
-                             else None)
-                cached = LoadedModel(
-                    version, model, signature, time.perf_counter() - started,
-                    tuple(getattr(model, "classes_", ())) or None,
-                    InputSpec(signature) if signature is not None else None)
-                self._loaded[version.model_digest] = cached
+        key = _key(version.model_digest, runtime)
+        cached = self._loaded.get(key)
+        if cached is None:
+            with self._lock:
+                cached = self._loaded.get(key)
+                if cached is None:
+                    cached = self._loaded[key] = self._load(version, runtime)
         return cached if cached.version == version else _relabel(cached, version)
 
-    def warm(self, refs: Iterable[str]) -> list[LoadedModel]:
-        """Load every reference now (before a new deployment revision goes live)."""
-        return [self.load(ref) for ref in refs]
+    def _load(self, version: ModelVersion, runtime: str) -> LoadedModel:
+        from gapless.serving.validation import InputSpec
 
-    def keep_only(self, digests: Iterable[str]) -> None:
-        """Forget models no deployment uses any more."""
-        wanted = set(digests)
+        started = time.perf_counter()
+        model = self.models.load(version)
+        signature = Signature.from_dict(version.signature) if version.signature else None
+        classes = tuple(getattr(model, "classes_", ())) or None
+        if runtime == "onnx":
+            from gapless.serving.runtimes import holdout_rows, to_onnx_runtime
+
+            model = to_onnx_runtime(model, version, signature,
+                                    holdout=holdout_rows(self.models, version))
+        loaded = LoadedModel(version, model, signature, time.perf_counter() - started,
+                             classes, InputSpec(signature) if signature is not None else None,
+                             runtime)
+        if not self.micro_batch:
+            return loaded
+        from gapless.serving.batching import MicroBatcher
+
+        return replace(loaded, batcher=MicroBatcher(loaded.predict, name=version.ref))
+
+    def keep_only(self, keys: Iterable[str]) -> None:
+        """Forget models no deployment uses any more (by :attr:`LoadedModel.key`); their
+        batching threads finish what is waiting, then stop."""
+        wanted = set(keys)
         with self._lock:
-            for digest in list(self._loaded):
-                if digest not in wanted:
-                    del self._loaded[digest]
+            gone = [self._loaded.pop(key) for key in list(self._loaded) if key not in wanted]
+        for loaded in gone:
+            if loaded.batcher is not None:
+                loaded.batcher.close()
+
+    def close(self) -> None:
+        self.keep_only(())
 
     @property
     def loaded(self) -> list[LoadedModel]:
         return list(self._loaded.values())
 
 
+def _key(digest: str, runtime: str) -> str:
+    return f"{digest}:{runtime}"
+
+
 def _relabel(loaded: LoadedModel, version: ModelVersion) -> LoadedModel:
     """The same loaded object under another registered version of the same file."""
-    return LoadedModel(version, loaded.model, loaded.signature, loaded.load_seconds,
-                       loaded.classes, loaded.inputs)
+    return replace(loaded, version=version)
