@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from gapless import Workspace
 from gapless.cli.main import app
+from gapless.serving.canary import variant_windows
 
 runner = CliRunner()
 
@@ -107,3 +108,29 @@ def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
         assert ("staging", "applied") in outcomes
         fair = version.evaluation["fairness_passed"]
         assert ("production", "applied" if fair else "refused") in outcomes
+        # Deployed, served, and canaried: what staging accepted went live on `loans`, the
+        # search's runner-up was retrained as loan-default@2 and the server's own
+        # controller ramped it to a decision; the demo reports that decision and the table.
+        history = ws.deployments.history("loans")
+        assert [v["model"] for v in history[0]["spec"]["variants"]] == ["loan-default@staging"]
+        canary = history[1]["spec"]
+        assert canary["strategy"] == "canary" and [v["model"] for v in canary["variants"]] == [
+            "loan-default@staging", "loan-default@2"]
+        (retrained,) = ws.runs.search("parent_id is null",
+                                      experiment="demo-loan-default-challenger")
+        assert ws.models.get("loan-default@2").run_id == retrained.id
+        final = ws.deployments.get("loans")
+        assert final.spec.strategy == "single", "the canary was left ramping"
+        promoted = final.spec.variants[0].model == "loan-default@2"
+        assert ("promoting the canary to 100%" if promoted else "broke its guardrails") \
+            in history[-1]["reason"]
+        assert ("promoted after" if promoted else "rolled back after") in done.stdout
+        assert "per variant during the canary" in done.stdout and "deploy loans --status" \
+            in done.stdout
+        before = variant_windows(ws.metadata, "loans", history[0]["created_at"],
+                                 history[1]["created_at"])
+        assert before["primary"].requests == 25 * 8 and len(before) == 1
+        during = variant_windows(ws.metadata, "loans", history[1]["created_at"],
+                                 history[-1]["created_at"])
+        assert set(during) == {"primary", "canary"} and during["canary"].requests >= 30
+        assert sorted(set(during["canary"].predictions)) == [0, 1]

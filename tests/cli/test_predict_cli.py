@@ -47,6 +47,13 @@ def test_predict_scores_records_and_reports(workspace: Workspace, tmp_path: Path
     assert "visits_scored@1" in result.output
     assert pq.read_metadata(out).num_rows == 300
     assert workspace.data.get("visits_scored@1").spec["input"] == "visits@1"
+    assert {"proba_0", "proba_1"} <= set(pq.read_schema(out).names)
+    labels_only = tmp_path / "labels.parquet"
+    result = runner.invoke(app, ["-w", str(workspace.root), "predict", "--model", "churn@1",
+                                 "--input", "visits@1", "--output", str(labels_only),
+                                 "--no-proba"])
+    assert result.exit_code == 0, result.output
+    assert not any(n.startswith("proba_") for n in pq.read_schema(labels_only).names)
 
 
 def test_predict_errors_are_one_line(workspace: Workspace, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -45,12 +46,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(ws: Workspace) -> Iterator[str]:
+def server(ws: Workspace, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAPLESS_")}
+    # Output to a file, never an unread pipe: a full pipe would block the server.
+    output = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gapless.cli.main", "-w", str(ws.root), "serve", "--port",
-         str(port), "--no-auth"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         str(port), "--no-auth"], env=env, stdout=output, stderr=subprocess.STDOUT)
     base = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -66,3 +69,4 @@ def server(ws: Workspace) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
+        output.close()

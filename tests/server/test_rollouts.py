@@ -83,3 +83,25 @@ def test_deploy_strategies_status_and_challenger_from_the_cli(ws: Workspace) -> 
     assert "canary: next decision hold" in status.output
     both = runner.invoke(cli, ["-w", root, "deploy", "default", "--status", "--rollback"])
     assert both.exit_code != 0 and "give one of" in str(both.exception)
+
+
+def test_a_running_server_logs_its_shadow_from_the_child_process(server: str,
+                                                                 ws: Workspace) -> None:
+    import httpx
+
+    from gapless.serving.feedback import read_predictions
+
+    ws.models.register(ws.models.get("churn@1").run_id, "churn")  # churn@2
+    ws.deploy("default", "churn@2", strategy="shadow")
+    time.sleep(1.2)  # the server polls the deployment revision every second
+    answer = httpx.post(f"http://{server}/v1/endpoints/default/predict", json=ROWS).json()
+    assert answer["variant"] == "primary" and answer["model"] == "churn@1"
+    deadline, shadows = time.monotonic() + 30, []
+    while time.monotonic() < deadline and len(shadows) < 2:
+        time.sleep(0.3)
+        shadows = [r for r in read_predictions(ws.metadata, "default")
+                   if r["role"] == "shadow" and r["prediction_id"] in answer["ids"]]
+    assert sorted(r["prediction_id"] for r in shadows) == sorted(answer["ids"])
+    assert {(r["variant"], r["version"], r["status"]) for r in shadows} == {("shadow", 2, 200)}
+    assert [r["outputs"] for r in sorted(shadows, key=lambda r: answer["ids"].index(
+        r["prediction_id"]))] == answer["predictions"]

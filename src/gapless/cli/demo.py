@@ -8,7 +8,12 @@ report, then train on the cleaned version: a heuristic baseline, an Optuna searc
 three model families with cross-validation, the winner scored once on the latest
 quarter, behavioural and fairness checks, and a model card; finally register the model
 (signature, lineage back to the raw CSV) and promote it through per-alias gates, where
-staging accepts it and production refuses it for failing its fairness thresholds.
+staging accepts it and production refuses it for failing its fairness thresholds; then
+deploy what staging accepted to the endpoint ``loans``, start the server in process (no
+port) and send it rows of the dataset, retrain the search's runner-up trial as a
+challenger and roll it out as a canary that the server's own controller ramps (10, 50,
+100 %) under guardrails until it promotes or rolls it back, and show each variant's
+numbers for the canary period.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ GATES: dict[str, Any] = {"aliases": {
                    "behavioural": True, "fairness": True, "data_validation": "passed"},
 }}
 TARGET = "defaulted"
+ENDPOINT = "loans"
+BATCH_ROWS = 8  # rows per request: small batches, as an application would send them
+CANARY_DEADLINE_S = 30.0
 
 SCHEMA: dict[str, Any] = {
     "description": "what a loan application must look like",
@@ -84,7 +92,8 @@ def demo(
             out.print(f"[bold]gapless demo[/] workspace: {ws.root}\n")
             cleaned = prepare_data(ws, rows, say=out.print)
             run_id = train_candidates(ws, cleaned, say=out.print)
-            register_and_promote(ws, run_id, say=out.print)
+            deployed = register_and_promote(ws, run_id, say=out.print)
+            deploy_and_canary(ws, cleaned, run_id, deployed, say=out.print)
             if directory is None:
                 out.print("\n(the workspace is temporary; run `gapless demo --dir DIR` to keep it)")
     finally:
@@ -202,8 +211,9 @@ def train_candidates(ws: Workspace, dataset: str, *, say: Callable[..., None]) -
     return result.run_id
 
 
-def register_and_promote(ws: Workspace, run_id: str, *, say: Callable[..., None]) -> None:
-    """Register the trained model and promote it through the gates of staging and production."""
+def register_and_promote(ws: Workspace, run_id: str, *, say: Callable[..., None]) -> str:
+    """Register the trained model and promote it through the gates of staging and
+    production; returns what to deploy: the highest alias applied, else the version."""
     from gapless.core.errors import PromotionRefusedError
 
     version = ws.models.register(run_id, MODEL, description="demo loan-default model")
@@ -211,6 +221,7 @@ def register_and_promote(ws: Workspace, run_id: str, *, say: Callable[..., None]
                         if step["kind"] in ("version", "run", "dataset", "source"))
     say(f"[bold]6. register[/] {version.ref}: {len(version.signature['inputs'])} input columns "
         f"in its signature; lineage {chain}")
+    deployable = version.ref
     for alias in ("staging", "production"):
         try:
             promotion = ws.models.promote(version.ref, alias, gates=GATES,
@@ -221,6 +232,156 @@ def register_and_promote(ws: Workspace, run_id: str, *, say: Callable[..., None]
                 if not gate["passed"]:
                     say(f"             - {gate['gate']}: {gate['detail']}")
             continue
+        deployable = f"{MODEL}@{alias}"
         say(f"[bold]7. promote[/]  {MODEL}@{alias} -> version {promotion.to_version} "
             f"({len(promotion.gates)} gates passed)")
     say(f"audit log: gapless -w {ws.root} models history {MODEL}")
+    return deployable
+
+
+def deploy_and_canary(ws: Workspace, dataset: str, run_id: str, model: str, *,
+                      say: Callable[..., None]) -> None:
+    """Deploy ``model`` on the endpoint ``loans`` and serve rows of ``dataset`` through an
+    in-process app (no port), then canary a challenger until the server's own controller
+    promotes or rolls it back (or ``CANARY_DEADLINE_S`` passes: the outcome is never
+    forced), and show each variant's numbers for the canary period."""
+    import time
+    import warnings
+    from collections import Counter
+
+    from rich.table import Table
+
+    from gapless.server.app import create_app
+    from gapless.serving.canary import CanaryController, variant_windows
+    from gapless.serving.deployments import Guardrails, Ramp
+
+    with warnings.catch_warnings():  # Starlette's notice about its httpx dependency
+        warnings.filterwarnings("ignore", message="Using `httpx` with")
+        from fastapi.testclient import TestClient
+
+    first = ws.deploy(ENDPOINT, model, strategy="single", reason="demo: first deployment")
+    say(f"\n[bold]8. deploy[/]   endpoint {ENDPOINT} serves {model} "
+        f"(strategy single, revision {first.revision})")
+    batches = _request_batches(ws, dataset)
+    with TestClient(create_app(ws, auth=False, poll_interval=0.1,
+                               canary_interval=0.2)) as client:
+        answers = [_predict(client, next(batches)) for _ in range(25)]
+        labels = Counter(p for a in answers for p in a["predictions"])
+        say(f"[bold]9. serve[/]    POST /v1/endpoints/{ENDPOINT}/predict: {len(answers)} "
+            f"requests of {BATCH_ROWS} rows from the latest quarter of {dataset} (keyed by "
+            f"customer_id), answered by {', '.join(sorted({a['model'] for a in answers}))}; "
+            f"{labels[1] / sum(labels.values()):.0%} predicted to default")
+
+        challenger = train_challenger(ws, dataset, run_id, say=say)
+        canary = ws.deploy(ENDPOINT, challenger, strategy="canary",
+                           ramp=Ramp(steps=[10, 50, 100], interval_s=1.0),
+                           guardrails=Guardrails(min_requests=30, max_error_rate=0.01,
+                                                 max_p95_ms=500.0, max_prediction_shift=0.2),
+                           reason="demo: canary of the runner-up")
+        say(f"             canary {challenger} at 10% beside {model}, ramp 10 -> 50 -> 100% "
+            f"every 1s; guardrails: error rate <= 1%, p95 <= 500 ms, prediction shift (PSI) "
+            f"<= 0.2, judged after 30 rows")
+        started, sent = time.monotonic(), 0
+        while (time.monotonic() - started < CANARY_DEADLINE_S
+               and ws.deployments.get(ENDPOINT).spec.strategy == "canary"):
+            _predict(client, next(batches))
+            sent += 1
+        elapsed = time.monotonic() - started
+    # Leaving the client closed the prediction log, so every answered row is in it now.
+    final = ws.deployments.get(ENDPOINT)
+    steps = ws.deployments.history(ENDPOINT)[canary.revision:]
+    for entry in steps if final.spec.strategy == "canary" else steps[:-1]:
+        say(f"             revision {entry['revision']}: {entry['reason']}")
+    if final.spec.strategy == "canary":
+        decision = CanaryController(ws.metadata).preview(ENDPOINT).decision
+        say(f"             [yellow]still ramping[/] after {elapsed:.0f}s and {sent} requests "
+            f"(next decision {decision.action}: {decision.reason})")
+    else:
+        won = final.spec.variants[0].model == challenger
+        say(f"             {'[green]promoted[/]' if won else '[red]rolled back[/]'} after "
+            f"{elapsed:.1f}s and {sent} requests, revision {final.revision}: "
+            f"{ws.deployments.history(ENDPOINT)[-1]['reason']}")
+
+    windows = variant_windows(ws.metadata, ENDPOINT, canary.updated_at,
+                              None if final.spec.strategy == "canary" else final.updated_at)
+    models = {v.name: v.model for v in canary.spec.variants}
+    table = Table("variant", "model", "rows", "error rate", "p50 ms", "p95 ms",
+                  "predictions (share)", title=f"{ENDPOINT} per variant during the canary "
+                  f"(revisions {canary.revision}-{final.revision}, from the prediction log)")
+    for name in models:
+        window = windows.get(name)
+        if window is None:
+            table.add_row(name, models[name], "0", "-", "-", "-", "-")
+            continue
+        latencies = sorted(window.latencies_ms)
+        shares = Counter(window.predictions)
+        table.add_row(name, models[name], str(window.requests), f"{window.error_rate:.1%}",
+                      f"{latencies[len(latencies) // 2]:.1f}" if latencies else "-",
+                      f"{window.p95_ms:.1f}" if window.p95_ms is not None else "-",
+                      ", ".join(f"{k}: {v / len(window.predictions):.0%}"
+                                for k, v in sorted(shares.items())))
+    console().print(table)
+    say(f"[bold]11. live[/]    {ENDPOINT} revision {final.revision}, {final.spec.strategy}: "
+        + ", ".join(f"{v.name}={v.model} {v.weight:g}%" for v in final.spec.variants
+                    if v.role == "primary"))
+    say(f"serve it: gapless -w {ws.root} serve --no-auth, then POST rows to "
+        f"/v1/endpoints/{ENDPOINT}/predict; watch it: gapless -w {ws.root} deploy "
+        f"{ENDPOINT} --status")
+
+
+def train_challenger(ws: Workspace, dataset: str, run_id: str, *,
+                     say: Callable[..., None]) -> str:
+    """Retrain the search's runner-up (its second-best complete trial) with that trial's
+    parameters fixed, on the same data, split and checks, and register it as the next
+    version; returns its ref. The runner-up rather than the best of another family:
+    evaluating some families (SHAP, permutation importance) takes a minute on a laptop,
+    while the runner-up usually shares the winner's family and costs what it did."""
+    import ast
+
+    trials = ws.runs.search(f"parent_id = '{run_id}' and tags.role = 'trial' and "
+                            "tags.state = 'complete'", order_by="metrics.cv_roc_auc DESC",
+                            limit=2)
+    runner_up = trials[-1]
+
+    def value(text: str) -> Any:  # tracking keeps params as text
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    family = runner_up.params["family"]
+    spec = {**train_spec(dataset), "name": f"{EXPERIMENT}-challenger", "budget": {"trials": 1},
+            "candidates": [{"family": family, "params": {
+                k: value(v) for k, v in runner_up.params.items() if k != "family"}}]}
+    with console().status(f"             retraining {family} as the challenger"):
+        result = ws.train(spec)
+    version = ws.models.register(result.run_id, MODEL,
+                                 description=f"demo challenger: {family}, the runner-up")
+    say(f"[bold]10. canary[/]  challenger {version.ref}: {family} with the parameters of "
+        f"{runner_up.name} (cv roc_auc {runner_up.metrics['cv_roc_auc']:.3f}), retrained: "
+        f"test roc_auc {result.test_metrics['roc_auc']:.3f}")
+    return version.ref
+
+
+def _request_batches(ws: Workspace, dataset: str) -> Any:
+    """Endless ``(keys, records)`` batches of the latest quarter of ``dataset`` (the rows
+    the models were tested on, not fitted on), as JSON would carry them, without the
+    target: ids and context ride along, and the server ignores what no signature names."""
+    import itertools
+    import json
+
+    frame = ws.data.load(dataset).sort_values("applied_at")
+    latest = frame.iloc[int(len(frame) * 0.75):].drop(columns=[TARGET])
+    records = json.loads(latest.to_json(orient="records", date_format="iso"))
+    chunks = [records[i:i + BATCH_ROWS] for i in range(0, len(records), BATCH_ROWS)]
+    return itertools.cycle([([r["customer_id"] for r in c], c) for c in chunks])
+
+
+def _predict(client: Any, batch: tuple[list[str], list[dict[str, Any]]]) -> dict[str, Any]:
+    keys, records = batch
+    answer = client.post(f"/v1/endpoints/{ENDPOINT}/predict",
+                         json={"instances": records, "keys": keys})
+    if answer.status_code != 200:
+        raise RuntimeError(f"demo: endpoint {ENDPOINT} answered {answer.status_code}: "
+                           f"{answer.text[:500]}")
+    return answer.json()

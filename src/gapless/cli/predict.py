@@ -26,6 +26,8 @@ def predict(
                                                       "(repeatable), e.g. an id."),
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1,
                                    help="Rows scored at a time (memory stays constant)."),
+    proba: bool = typer.Option(True, "--proba/--no-proba",
+                               help="Also write class probabilities (classifiers)."),
 ) -> None:
     """Score a file or dataset version in chunks; write predictions (and class
     probabilities) to Parquet, optionally recorded as a dataset version."""
@@ -51,7 +53,8 @@ def predict(
 
         result = predict_batch(ws, model=model, endpoint=endpoint, input=input, output=output,
                                executor=executor, record_as=record, keep=keep,
-                               chunk_rows=chunk_rows, on_progress=on_progress)
+                               chunk_rows=chunk_rows, on_progress=on_progress,
+                               probabilities=proba)
     out.print(f"scored {result.rows:,} rows with {result.model} in {result.seconds:.2f}s "
               f"({result.rows_per_second:,.0f} rows/s) -> {result.output}")
     if result.dataset is not None:

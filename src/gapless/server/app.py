@@ -49,11 +49,13 @@ async def _drive_canaries(store: Any, interval: float) -> None:
 
 def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_BODY_BYTES,
                poll_interval: float = 1.0, log_sample_rate: float = 1.0,
-               micro_batch: bool = True, canary_interval: float = 1.0) -> FastAPI:
+               micro_batch: bool = True, canary_interval: float = 1.0,
+               shadow_process: bool = True) -> FastAPI:
     from gapless.serving.deployments import DeploymentStore
     from gapless.serving.engine import Engine
     from gapless.serving.prediction_log import PredictionLog
     from gapless.serving.predictor import Predictor
+    from gapless.serving.shadows import ShadowPool
 
     metrics = ServerMetrics()
     deployments = DeploymentStore(workspace.metadata)
@@ -66,7 +68,8 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         engine = Engine(deployments, Predictor(workspace.models, micro_batch=micro_batch),
                         log=PredictionLog(workspace.metadata, sample_rate=log_sample_rate)
                         if log_sample_rate > 0 else None,
-                        poll_interval=poll_interval)
+                        poll_interval=poll_interval,
+                        shadow_pool=ShadowPool(workspace) if shadow_process else None)
         state["engine"] = engine
         try:
             engine.refresh(force=True)
@@ -77,6 +80,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         yield
         if canaries is not None:
             canaries.cancel()
+        await engine.drain_shadows()
         engine.close()
 
     app = FastAPI(title="gapless", version="1", lifespan=lifespan,

@@ -40,9 +40,14 @@ class _Pending:
 class MicroBatcher:
     """One thread that predicts for one model, coalescing what is waiting."""
 
-    def __init__(self, predict: Any, *, max_rows: int = MAX_ROWS, name: str = "model") -> None:
+    def __init__(self, predict: Any, *, max_rows: int = MAX_ROWS, name: str = "model",
+                 linger: float = 0.0) -> None:
         self._predict = predict  # (frame, probabilities=bool) -> (predictions, probabilities)
         self.max_rows = max_rows
+        # Seconds to wait for more rows after the first arrives (0: predict at once). For
+        # work nobody waits on, such as shadows, fewer and larger calls cost less CPU.
+        self.linger = linger
+        self._rows_waiting = 0
         self._waiting: deque[_Pending] = deque()
         self._ready = threading.Condition()
         self._closed = False
@@ -60,7 +65,12 @@ class MicroBatcher:
             if self._closed:
                 raise RuntimeError("this model was unloaded; retry the request")
             self._waiting.append(pending)
-            self._ready.notify()
+            self._rows_waiting += len(frame)
+            # Wake the thread only when it may be idle or a batch is full: waking it for
+            # every request it will find anyway costs the event loop an interpreter-lock
+            # hand-off each time.
+            if len(self._waiting) == 1 or self._rows_waiting >= self.max_rows:
+                self._ready.notify()
         return await pending.future
 
     def close(self) -> None:
@@ -74,6 +84,13 @@ class MicroBatcher:
         with self._ready:
             while not self._waiting and not self._closed:
                 self._ready.wait()
+            if self.linger > 0:
+                deadline = time.monotonic() + self.linger
+                while not self._closed and self._rows_waiting < self.max_rows:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._ready.wait(left)
             batch: list[_Pending] = []
             rows = 0
             while self._waiting and (not batch or rows + len(self._waiting[0].frame)
@@ -81,6 +98,7 @@ class MicroBatcher:
                 item = self._waiting.popleft()
                 batch.append(item)
                 rows += len(item.frame)
+                self._rows_waiting -= len(item.frame)
             return batch
 
     def _run(self) -> None:

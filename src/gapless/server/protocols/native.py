@@ -131,6 +131,12 @@ def load_json(body: bytes, *, max_bytes: int) -> Any:
         raise RequestError(f"the request body is not valid JSON: {exc.msg} at line "
                            f"{exc.lineno}, column {exc.colno} (byte {exc.pos})",
                            status=400) from None
+    except RecursionError:
+        raise RequestError("the request body is nested too deeply to parse; send flatter "
+                           "JSON", status=400) from None
+    except ValueError as exc:  # an integer longer than Python's digit limit
+        raise RequestError(f"the request body is not usable JSON: {str(exc).split(';')[0]}; "
+                           "send shorter numbers", status=400) from None
 
 
 def _keys(payload: dict[str, Any], rows: int) -> tuple[str, ...] | None:
