@@ -127,3 +127,29 @@ def test_preview_applies_nothing_and_windows_count_errors(ws: Workspace) -> None
     assert tick.decision.action == "hold" and ws.deployments.get("churn").revision == before
     window = variant_windows(ws.metadata, "churn", 0.0)["canary"]
     assert (window.requests, window.errors, list(window.predictions)) == (5, 2, [1, 1, 1])
+
+
+def test_at_the_last_step_the_primary_reference_is_the_whole_canary(
+        workspace: Workspace) -> None:
+    """At 100% the step's own primary window holds only requests that were in flight when
+    the weights moved; judging the shift on them would roll back a healthy canary."""
+    for _ in range(2):
+        register_fitted(workspace, LogisticRegression().fit(X, y), X, y)
+    workspace.deploy("churn", "churn@1")
+    workspace.deploy("churn", "churn@2", strategy="canary",
+                     ramp=Ramp(steps=[50, 100], interval_s=60),
+                     guardrails=Guardrails(min_requests=20, max_prediction_shift=0.2))
+    clock = Clock()
+    controller = CanaryController(workspace.metadata, clock=clock)
+    traffic(workspace, "primary", [0, 1] * 20)
+    traffic(workspace, "canary", [0, 1] * 15)
+    clock.now += 61
+    (tick,) = controller.tick()
+    assert tick.decision.action == "advance" and tick.decision.weight == 100
+    traffic(workspace, "primary", [1, 1])  # stragglers answered by the old weights
+    traffic(workspace, "canary", [0, 1] * 15)
+    clock.now += 61
+    (tick,) = controller.tick()
+    assert tick.decision.action == "promote", tick.decision.reason
+    shift = next(c for c in tick.decision.checks if c["name"] == "prediction_shift")
+    assert shift["value"] < 0.05

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from conftest import register_fitted
 from gapless import Workspace
+from gapless.server.app import reopener
 from gapless.serving.shadows import ShadowPool
 
 X = pd.DataFrame({"age": [20.0, 30, 40, 50, 60, 70], "visits": [1.0, 5, 2, 8, 3, 9]})
@@ -20,7 +21,7 @@ def test_the_child_predicts_what_the_model_does_and_stops_with_the_pool(
         workspace: Workspace) -> None:
     model = LogisticRegression().fit(X, y)
     ref = register_fitted(workspace, model, X, y)
-    pool = ShadowPool(workspace)
+    pool = ShadowPool(reopener(workspace))
 
     async def copies() -> list:
         batcher = pool.batcher(ref, "python")
@@ -40,7 +41,7 @@ def test_the_child_predicts_what_the_model_does_and_stops_with_the_pool(
 
 
 def test_copies_beyond_the_bound_are_dropped_and_counted(workspace: Workspace) -> None:
-    pool = ShadowPool(workspace, max_pending=2)
+    pool = ShadowPool(reopener(workspace), max_pending=2)
     assert [pool.admit() for _ in range(3)] == [True, True, False]
     assert (pool.pending, pool.dropped) == (2, 1)
     pool.done()

@@ -31,6 +31,18 @@ DEFAULT_ENDPOINT = "default"
 log = logging.getLogger(__name__)
 
 
+def reopener(workspace: Any) -> Any:
+    """A picklable call that opens ``workspace`` again in another process (the shadows'
+    child): the same folder with the same stores and encryption key."""
+    from functools import partial
+
+    settings = workspace.settings
+    return partial(type(workspace), str(workspace.root), metadata_uri=settings.metadata_uri,
+                   artifact_uri=settings.artifact_uri,
+                   artifact_options=dict(settings.artifact_options),
+                   encryption_key=settings.encryption_key)
+
+
 async def _drive_canaries(store: Any, interval: float) -> None:
     """Tick the canary controller every ``interval`` seconds, off the event loop (it reads
     the prediction log). Every worker ticks; the store lets one apply each step."""
@@ -69,7 +81,8 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
                         log=PredictionLog(workspace.metadata, sample_rate=log_sample_rate)
                         if log_sample_rate > 0 else None,
                         poll_interval=poll_interval,
-                        shadow_pool=ShadowPool(workspace) if shadow_process else None)
+                        shadow_pool=ShadowPool(reopener(workspace)) if shadow_process
+                        else None)
         state["engine"] = engine
         try:
             engine.refresh(force=True)

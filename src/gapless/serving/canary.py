@@ -129,10 +129,16 @@ class CanaryController:
         primary, canary = canary_variants(spec)
         assert spec.ramp is not None
         windows = variant_windows(self.store, deployment.endpoint, deployment.updated_at)
+        # The primary's reference is everything it answered since the canary began: at a
+        # late step (100% has none) the current window holds only the few requests still
+        # in flight when the weights moved, and their prediction mix is noise.
+        began = self._began(deployment, canary)
+        reference = (windows if began >= deployment.updated_at else variant_windows(
+            self.store, deployment.endpoint, began))
         empty = VariantWindow(requests=0)
         decision, _ = decide(state_of(deployment), spec.ramp, spec.guardrails,
-                             windows.get(primary.name, empty), windows.get(canary.name, empty),
-                             now)
+                             reference.get(primary.name, empty),
+                             windows.get(canary.name, empty), now)
         if not apply or decision.action == "hold":
             return Tick(deployment.endpoint, decision, None, windows)
         if decision.action == "advance":
@@ -149,6 +155,20 @@ class CanaryController:
             return Tick(deployment.endpoint, decision, None, windows)
         log.info("endpoint %s: %s", deployment.endpoint, reason)
         return Tick(deployment.endpoint, decision, applied.revision, windows)
+
+
+    def _began(self, deployment: Deployment, canary: Variant) -> float:
+        """When the current canary of ``canary.model`` was first deployed: the oldest
+        revision of the unbroken run of canary specs ramping that model."""
+        began = deployment.updated_at
+        for entry in reversed(self.deployments.history(deployment.endpoint)):
+            spec = entry["spec"]
+            names = {v["name"]: v["model"] for v in spec.get("variants", [])}
+            if spec.get("strategy") != "canary" or names.get(
+                    spec.get("canary") or canary.name) != canary.model:
+                break
+            began = min(began, entry["created_at"])
+        return began
 
 
 def _label(outputs: Any) -> Any:

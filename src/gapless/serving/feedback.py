@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gapless.core.errors import RequestError, ValidationError
-from gapless.serving.prediction_log import ID_PATTERN, LIMITS, to_json
+from gapless.serving.log_rows import ID_PATTERN, LIMITS, to_json
 from gapless.stores.sql import MetadataStore
 from gapless.stores.tables import feedback, predictions
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -30,12 +31,11 @@ LINGER = 0.1  # seconds a shadow batch waits to fill: fewer, larger calls in the
 _CHILD: dict[str, Any] = {}  # in the child process: its Predictor
 
 
-def _open_workspace(root: str, settings: dict[str, Any]) -> None:
+def _open_models(open_workspace: Callable[[], Any]) -> None:
     """Child initializer: open the same workspace (same stores, same key)."""
     from gapless.serving.predictor import Predictor
-    from gapless.workspace import Workspace
 
-    _CHILD["predictor"] = Predictor(Workspace(root, **settings).models, micro_batch=False)
+    _CHILD["predictor"] = Predictor(open_workspace().models, micro_batch=False)
 
 
 def _predict(ref: str, runtime: str, frame: Any) -> Any:
@@ -48,12 +48,10 @@ def _predict(ref: str, runtime: str, frame: Any) -> Any:
 class ShadowPool:
     """One child process predicting for every shadow variant of this server process."""
 
-    def __init__(self, workspace: Any, *, max_pending: int = MAX_PENDING) -> None:
-        settings = workspace.settings
-        self._initargs = (str(workspace.root), {
-            "metadata_uri": settings.metadata_uri, "artifact_uri": settings.artifact_uri,
-            "artifact_options": dict(settings.artifact_options),
-            "encryption_key": settings.encryption_key})
+    def __init__(self, open_workspace: Callable[[], Any], *,
+                 max_pending: int = MAX_PENDING) -> None:
+        # Called in the child to open the server's workspace; picklable (spawn sends it).
+        self._open_workspace = open_workspace
         self.max_pending = max_pending
         self.pending = 0
         self.dropped = 0
@@ -90,7 +88,7 @@ class ShadowPool:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
                     max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_open_workspace, initargs=self._initargs)
+                    initializer=_open_models, initargs=(self._open_workspace,))
             return self._pool
 
     def close(self) -> None:
