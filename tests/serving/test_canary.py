@@ -153,3 +153,14 @@ def test_at_the_last_step_the_primary_reference_is_the_whole_canary(
     assert tick.decision.action == "promote", tick.decision.reason
     shift = next(c for c in tick.decision.checks if c["name"] == "prediction_shift")
     assert shift["value"] < 0.05
+
+
+def test_a_canary_is_judged_about_thirty_times_per_step_not_every_tick(ws: Workspace) -> None:
+    clock = Clock()
+    controller = CanaryController(ws.metadata, clock=clock, period=0.5)
+    assert len(controller.tick()) == 1
+    assert controller.tick() == []  # interval 60 s: due again in 60 / 30 = 2 s
+    clock.now += 2.1
+    assert len(controller.tick()) == 1
+    ws.deploy("churn", spec=ws.deployments.get("churn").spec)  # a new revision: due at once
+    assert len(controller.tick()) == 1

@@ -249,8 +249,7 @@ def deploy_and_canary(ws: Workspace, dataset: str, run_id: str, model: str, *,
     import warnings
     from collections import Counter
 
-    from rich.table import Table
-
+    from gapless.cli.render import variant_table
     from gapless.server.app import create_app
     from gapless.serving.canary import CanaryController, variant_windows
     from gapless.serving.deployments import Guardrails, Ramp
@@ -305,21 +304,9 @@ def deploy_and_canary(ws: Workspace, dataset: str, run_id: str, model: str, *,
     windows = variant_windows(ws.metadata, ENDPOINT, canary.updated_at,
                               None if final.spec.strategy == "canary" else final.updated_at)
     models = {v.name: v.model for v in canary.spec.variants}
-    table = Table("variant", "model", "rows", "error rate", "p50 ms", "p95 ms",
-                  "predictions (share)", title=f"{ENDPOINT} per variant during the canary "
-                  f"(revisions {canary.revision}-{final.revision}, from the prediction log)")
-    for name in models:
-        window = windows.get(name)
-        if window is None:
-            table.add_row(name, models[name], "0", "-", "-", "-", "-")
-            continue
-        latencies = sorted(window.latencies_ms)
-        shares = Counter(window.predictions)
-        table.add_row(name, models[name], str(window.requests), f"{window.error_rate:.1%}",
-                      f"{latencies[len(latencies) // 2]:.1f}" if latencies else "-",
-                      f"{window.p95_ms:.1f}" if window.p95_ms is not None else "-",
-                      ", ".join(f"{k}: {v / len(window.predictions):.0%}"
-                                for k, v in sorted(shares.items())))
+    table = variant_table(windows, models=models, title=f"{ENDPOINT} per variant during the "
+                          f"canary (revisions {canary.revision}-{final.revision}, from the "
+                          "prediction log)")
     console().print(table)
     say(f"[bold]11. live[/]    {ENDPOINT} revision {final.revision}, {final.spec.strategy}: "
         + ", ".join(f"{v.name}={v.model} {v.weight:g}%" for v in final.spec.variants

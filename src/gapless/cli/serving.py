@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from gapless.cli.render import console, open_workspace
+from gapless.cli.render import console, open_workspace, variant_table
 from gapless.core.errors import ConfigError, ValidationError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -125,8 +124,6 @@ def _variants(spec: Any) -> str:
 def _show_status(ws: Any, endpoint: str) -> None:
     """The deployment, each variant's numbers since it last changed, the canary's next
     decision and the challenger's standing on feedback."""
-    from rich.table import Table
-
     from gapless.serving.canary import CanaryController, variant_windows
     from gapless.serving.challenger import compare_on_feedback
 
@@ -135,15 +132,7 @@ def _show_status(ws: Any, endpoint: str) -> None:
     out.print(f"{endpoint}: revision {current.revision}, {current.spec.strategy}: "
               f"{_variants(current.spec)} (by {current.updated_by})")
     windows = variant_windows(ws.metadata, endpoint, current.updated_at)
-    table = Table("variant", "requests", "error rate", "p50 ms", "p95 ms", "predictions",
-                  title="since the last change (logged rows)")
-    for name, window in windows.items():
-        latencies = sorted(window.latencies_ms)
-        counts = Counter(window.predictions).most_common(3)
-        table.add_row(name, str(window.requests), f"{window.error_rate:.2%}",
-                      f"{latencies[len(latencies) // 2]:.2f}" if latencies else "-",
-                      f"{window.p95_ms:.2f}" if window.p95_ms is not None else "-",
-                      ", ".join(f"{k}: {v}" for k, v in counts))
+    table = variant_table(windows, title="since the last change (logged rows)")
     out.print(table)
     if current.spec.strategy == "canary" and current.spec.ramp is not None:
         tick = CanaryController(ws.metadata).preview(endpoint)

@@ -50,7 +50,7 @@ async def _drive_canaries(store: Any, interval: float) -> None:
 
     from gapless.serving.canary import CanaryController
 
-    controller = CanaryController(store)
+    controller = CanaryController(store, period=interval)
     while True:
         await asyncio.sleep(interval)
         try:

@@ -41,6 +41,7 @@ from typing import Any
 
 from gapless.core.errors import NotFoundError, ValidationError
 from gapless.registry.packaging import plain_bytes, unpack
+from gapless.serving.predictor import scorer
 
 Progress = Callable[[int, int | None], None]
 FILE_SUFFIXES = (".parquet", ".pq", ".csv")
@@ -144,31 +145,6 @@ def check_columns(available: Sequence[str], needed: Sequence[str], *, source: st
 
 
 # -- scoring -----------------------------------------------------------------------------
-def scorer(model: Any, classes: Sequence[Any] | None) -> Callable[[Any], tuple[Any, Any]]:
-    """``score(frame) -> (predictions, probabilities or None)``, built once per file.
-
-    A scikit-learn ``Pipeline`` asked for probabilities runs its transforms once and its
-    final step twice, exactly as ``Pipeline.predict`` and ``Pipeline.predict_proba``
-    would each do, rather than transforming every chunk twice.
-    """
-    from sklearn.pipeline import Pipeline
-
-    if classes is None:
-        return lambda frame: (model.predict(frame), None)
-    if not isinstance(model, Pipeline):
-        return lambda frame: (model.predict(frame), model.predict_proba(frame))
-    transforms = [step for _, step in model.steps[:-1]
-                  if step is not None and not isinstance(step, str)]  # "passthrough"
-    final = model.steps[-1][1]
-
-    def score(frame: Any) -> tuple[Any, Any]:
-        for step in transforms:
-            frame = step.transform(frame)
-        return final.predict(frame), final.predict_proba(frame)
-
-    return score
-
-
 def _score_chunk(score: Callable[[Any], tuple[Any, Any]], batch: Any, first_row: int,
                  columns: Sequence[str] | None, keep: Sequence[str],
                  classes: Sequence[Any] | None) -> Any:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,9 @@ from gapless.stores.tables import predictions
 
 log = logging.getLogger(__name__)
 
-WINDOW_LIMIT = 50_000  # newest logged rows per tick; enough for any guardrail
+CHECKS_PER_STEP = 30  # judgements per ramp step (see CanaryController.tick)
+MAX_CHECK_S = 10.0
+SAMPLE_ROWS = 2_000  # newest rows per variant a tick reads latencies and predictions from
 
 
 @dataclass(frozen=True)
@@ -78,46 +81,64 @@ def state_of(deployment: Deployment) -> CanaryState:
 
 def variant_windows(store: MetadataStore, endpoint: str, since: float,
                     until: float | None = None) -> dict[str, VariantWindow]:
-    """Per variant, what the primaries answered since ``since``: requests, errors (status
-    500: the model failed on valid rows), latencies and predictions (newest
-    :data:`WINDOW_LIMIT` rows at most)."""
+    """Per variant, what the primaries answered since ``since``: requests and errors
+    (status 500: the model failed on valid rows) counted in the database, latencies and
+    predictions from the newest :data:`SAMPLE_ROWS` rows (enough for a p95 and a PSI,
+    and a tick stays cheap however long a step runs)."""
     p = predictions
-    stmt = (sa.select(p.c.variant, p.c.status, p.c.latency_ms, p.c.outputs_json)
-            .where(p.c.endpoint == endpoint, p.c.role == "primary", p.c.created_at >= since)
-            .order_by(p.c.created_at.desc()).limit(WINDOW_LIMIT))
+    where = [p.c.endpoint == endpoint, p.c.role == "primary", p.c.created_at >= since]
     if until is not None:
-        stmt = stmt.where(p.c.created_at < until)
+        where.append(p.c.created_at < until)
+    counts = (sa.select(p.c.variant, sa.func.count(),
+                        sa.func.sum(sa.case((p.c.status >= 500, 1), else_=0)))
+              .where(*where).group_by(p.c.variant))
+    windows = {}
     with store.read() as conn:
-        rows = conn.execute(stmt).all()
-    grouped: dict[str, dict[str, list[Any]]] = {}
-    for variant, status, latency, outputs in rows:
-        bucket = grouped.setdefault(variant, {"status": [], "latency": [], "output": []})
-        bucket["status"].append(status)
-        bucket["latency"].append(latency)
-        if status == 200:
-            bucket["output"].append(_label(json.loads(outputs)))
-    return {variant: VariantWindow(requests=len(b["status"]),
-                                   errors=sum(1 for s in b["status"] if s >= 500),
-                                   latencies_ms=b["latency"],
-                                   predictions=[o for o in b["output"] if o is not None])
-            for variant, b in grouped.items()}
+        for variant, requests, errors in conn.execute(counts).all():
+            sample = conn.execute(
+                sa.select(p.c.status, p.c.latency_ms, p.c.outputs_json)
+                .where(*where, p.c.variant == variant)
+                .order_by(p.c.created_at.desc()).limit(SAMPLE_ROWS)).all()
+            answered = (_label(json.loads(o)) for status, _, o in sample if status == 200)
+            windows[variant] = VariantWindow(
+                requests=int(requests), errors=int(errors or 0),
+                latencies_ms=[latency for _, latency, _ in sample],
+                predictions=[label for label in answered if label is not None])
+    return windows
 
 
 class CanaryController:
     """Moves every ramping canary one decision forward per :meth:`tick`."""
 
-    def __init__(self, store: MetadataStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: MetadataStore, *, clock: Callable[[], float] = time.time,
+                 period: float = 1.0) -> None:
         self.store = store
         self.deployments = DeploymentStore(store)
         self.clock = clock
+        self.period = period  # how often tick() is called
+        self._due: dict[tuple[str, int], float] = {}
 
     def tick(self) -> list[Tick]:
-        """Judge and move every canary with a ramp; one Tick per canary endpoint."""
+        """Judge and move every canary with a ramp that is due; one Tick per canary judged.
+
+        A canary is judged about :data:`CHECKS_PER_STEP` times per step of its ramp (at
+        most every :data:`MAX_CHECK_S` seconds, at least every ``period``): each judgement
+        reads the prediction log, so a five-minute step is checked every ten seconds, not
+        every second, and serving keeps its CPU."""
         ticks = []
-        for endpoint in self.deployments.revisions():
+        now = self.clock()
+        revisions = self.deployments.revisions()
+        self._due = {key: due for key, due in self._due.items()
+                     if revisions.get(key[0]) == key[1]}
+        for endpoint, revision in revisions.items():
+            if now < self._due.get((endpoint, revision), -math.inf):
+                continue
             deployment = self.deployments.get(endpoint)
-            if deployment.spec.strategy == "canary" and deployment.spec.ramp is not None:
+            ramp = deployment.spec.ramp
+            if deployment.spec.strategy == "canary" and ramp is not None:
                 ticks.append(self.step(deployment))
+                self._due[(endpoint, deployment.revision)] = now + max(
+                    self.period, min(ramp.interval_s / CHECKS_PER_STEP, MAX_CHECK_S))
         return ticks
 
     def preview(self, endpoint: str) -> Tick:

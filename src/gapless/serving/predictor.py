@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,6 +33,7 @@ class LoadedModel:
     inputs: Any = None  # the signature prepared for checking requests (InputSpec)
     runtime: str = "python"
     batcher: Any = None  # gapless.serving.batching.MicroBatcher, when micro-batching
+    score: Any = None  # one pass for predictions and probabilities (see scorer)
 
     @property
     def key(self) -> str:
@@ -45,15 +46,14 @@ class LoadedModel:
     def predict(self, frame: Any, *, probabilities: bool = True) -> tuple[Any, Any]:
         """Predictions and, for classifiers when asked, class probabilities (else None).
 
-        Probabilities cost a second pass through the pipeline (about as long as the
-        prediction itself), so protocols that do not return them do not ask."""
-        predictions = self.model.predict(frame)
-        if not probabilities:
-            return predictions, None
-        probabilities = None
-        if self.classes is not None and hasattr(self.model, "predict_proba"):
-            probabilities = self.model.predict_proba(frame)
-        return predictions, probabilities
+        Probabilities cost the final step a second call (a pipeline's transforms run
+        once, see :func:`scorer`), so protocols that do not return them do not ask."""
+        if not probabilities or self.classes is None or not hasattr(self.model,
+                                                                    "predict_proba"):
+            return self.model.predict(frame), None
+        if self.score is None:
+            return self.model.predict(frame), self.model.predict_proba(frame)
+        return self.score(frame)
 
 
 class Predictor:
@@ -94,7 +94,7 @@ class Predictor:
                                     holdout=holdout_rows(self.models, version))
         loaded = LoadedModel(version, model, signature, time.perf_counter() - started,
                              classes, InputSpec(signature) if signature is not None else None,
-                             runtime)
+                             runtime, score=scorer(model, classes) if classes else None)
         if not self.micro_batch:
             return loaded
         from gapless.serving.batching import MicroBatcher
@@ -117,6 +117,32 @@ class Predictor:
     @property
     def loaded(self) -> list[LoadedModel]:
         return list(self._loaded.values())
+
+
+def scorer(model: Any, classes: Sequence[Any] | None) -> Callable[[Any], tuple[Any, Any]]:
+    """``score(frame) -> (predictions, probabilities or None)``, built once per model.
+
+    A scikit-learn ``Pipeline`` asked for probabilities runs its transforms once and its
+    final step twice, exactly as ``Pipeline.predict`` and ``Pipeline.predict_proba``
+    would each do, rather than transforming every row twice (for a one-row request the
+    transforms are most of the cost).
+    """
+    from sklearn.pipeline import Pipeline
+
+    if classes is None:
+        return lambda frame: (model.predict(frame), None)
+    if not isinstance(model, Pipeline):
+        return lambda frame: (model.predict(frame), model.predict_proba(frame))
+    transforms = [step for _, step in model.steps[:-1]
+                  if step is not None and not isinstance(step, str)]  # "passthrough"
+    final = model.steps[-1][1]
+
+    def score(frame: Any) -> tuple[Any, Any]:
+        for step in transforms:
+            frame = step.transform(frame)
+        return final.predict(frame), final.predict_proba(frame)
+
+    return score
 
 
 def _key(digest: str, runtime: str) -> str:
