@@ -93,6 +93,14 @@ class Workspace:
         return ApiKeys(self.metadata)
 
     @property
+    def monitor(self) -> Any:
+        """Drift between samples and windows over the prediction log
+        (:class:`gapless.monitoring.api.Monitor`)."""
+        from gapless.monitoring.api import Monitor
+
+        return Monitor(self.data, self.metadata, self.models)
+
+    @property
     def deployments(self) -> Any:
         """What every endpoint serves (:class:`gapless.serving.deployments.DeploymentStore`)."""
         from gapless.serving.deployments import DeploymentStore

@@ -19,3 +19,26 @@ def test_upgrade_is_explicit_and_idempotent(tmp_path: Path) -> None:
     with store.read() as conn:
         assert current_revision(conn) == HEAD_REVISION
     store.dispose()
+
+
+def test_0005_adds_alert_events_on_top_of_0004(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gapless.stores.tables import metadata
+
+    store = MetadataStore(f"sqlite:///{tmp_path}/m.db", migrate=False)
+    upgrade(store, "0004")
+    with store.read() as conn:
+        assert current_revision(conn) == "0004"
+        assert not sa.inspect(conn).has_table("alert_events")
+    assert upgrade(store) == "0004"
+    with store.read() as conn:
+        columns = {c["name"]: c["nullable"] for c in sa.inspect(conn).get_columns("alert_events")}
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    assert columns == {"id": False, "rule": False, "endpoint": False, "metric": False,
+                       "value": False, "condition": False, "window_start": False,
+                       "window_end": False, "fired_at": False, "actions_json": False,
+                       "pipeline": True, "consumed_at": True}
+    store.dispose()

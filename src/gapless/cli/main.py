@@ -12,7 +12,19 @@ import sys
 
 import typer
 
-from gapless.cli import data, db, demo, keys, models, predict, runs, serving, train, workspace_cmds
+from gapless.cli import (
+    data,
+    db,
+    demo,
+    keys,
+    models,
+    monitor,
+    predict,
+    runs,
+    serving,
+    train,
+    workspace_cmds,
+)
 from gapless.core.errors import GaplessError
 
 app = typer.Typer(
@@ -47,6 +59,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
+app.add_typer(monitor.app, name="monitor")
 app.add_typer(runs.app, name="runs")
 
 

@@ -4,6 +4,7 @@ The Alembic migrations in ``gapless.stores.migrations`` create these tables; a t
 checks that a migrated database and this MetaData agree, so neither drifts.
 """
 
+from gapless.stores.tables.alerts import alert_events
 from gapless.stores.tables.base import metadata
 from gapless.stores.tables.data import (
     dataset_parents,
@@ -36,6 +37,7 @@ from gapless.stores.tables.tracking import (
 )
 
 __all__ = [
+    "alert_events",
     "api_keys",
     "dataset_parents",
     "dataset_validations",

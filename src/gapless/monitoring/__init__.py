@@ -1,0 +1,8 @@
+"""Monitoring: is the data a model sees now still the data it was trained on?
+
+``stattests`` holds the statistical tests, one module per test, registered by name (pure
+functions on NumPy arrays); ``drift`` builds per-column and dataset drift reports on
+them; ``windows`` cuts the prediction log into time buckets; ``alert_rules`` and
+``alerts`` judge rules on those windows and act, and ``triggers`` holds the firings the
+retraining scheduler consumes.
+"""

@@ -1,0 +1,108 @@
+"""``gapless monitor drift`` on two files, with no workspace at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gapless.cli.main import app
+
+runner = CliRunner()
+
+
+def test_drift_between_two_files_prints_writes_json_and_can_fail(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"price": rng.normal(100, 10, 800),
+                              "room": rng.choice(["a", "b"], 800)})
+    current = reference.assign(price=reference["price"] + 15)
+    reference.to_csv(tmp_path / "winter.csv", index=False)
+    current.to_parquet(tmp_path / "summer.parquet")
+    out = tmp_path / "drift.json"
+    args = ["monitor", "drift", str(tmp_path / "winter.csv"), str(tmp_path / "summer.parquet")]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "drift in 1 of 2 judged columns" in result.output
+    saved = json.loads(out.read_text())
+    assert [c["column"] for c in saved["columns"] if c["drifted"]] == ["price"]
+    failing = runner.invoke(app, [*args, "--fail-on-drift", "--share", "0.5"])
+    assert failing.exit_code == 1
+    bad = runner.invoke(app, ["monitor", "drift", str(tmp_path / "nope.csv"),
+                              str(tmp_path / "summer.parquet")])
+    assert bad.exit_code != 0 and "no such file" in str(bad.exception)
+
+
+def test_report_shows_an_endpoints_windows(workspace) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from sklearn.linear_model import LogisticRegression
+
+    from conftest import register_fitted
+    from gapless.serving.engine import Engine
+    from gapless.serving.prediction_log import PredictionLog
+    from gapless.serving.predictor import Predictor
+
+    X = pd.DataFrame({"age": [20.0, 30, 40, 50, 60, 70]})
+    y = pd.Series([0, 0, 1, 1, 0, 1])
+    register_fitted(workspace, LogisticRegression().fit(X, y), X, y)
+    workspace.deploy("churn", "churn@1")
+    engine = Engine(workspace.deployments, Predictor(workspace.models, micro_batch=False),
+                    log=PredictionLog(workspace.metadata, flush_interval=0.01))
+    engine.predict("churn", pd.DataFrame({"age": [25.0, 95.0, 65.0]}))
+    engine.close()
+    out = Path(str(workspace.root)) / "windows.json"
+    result = runner.invoke(app, ["-w", str(workspace.root), "monitor", "report", "churn",
+                                 "--window", "1h", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "inputs judged against churn@1" in result.output
+    (window,) = json.loads(out.read_text())
+    assert window["requests"] == 3 and window["start"] <= time.time()
+    (age,) = window["inputs"]
+    assert age["outside_share"] == pytest.approx(1 / 3)  # 95 is beyond the training range
+    quiet = runner.invoke(app, ["-w", str(workspace.root), "monitor", "report", "none"])
+    assert quiet.exit_code == 0 and "no predictions of endpoint 'none'" in quiet.output
+
+
+def test_alerts_once_prints_fired_suppressed_and_quiet(workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from gapless.serving.prediction_log import (
+        PredictionLog,
+        PredictionRecord,
+        new_prediction_id,
+    )
+
+    day = 86400
+    at = (time.time() // day - 1) * day + day / 2  # inside yesterday's (complete) window
+    log = PredictionLog(workspace.metadata, flush_interval=0.01)
+    for status in (200, 500, 500):
+        log.log(PredictionRecord(prediction_id=new_prediction_id(), endpoint="churn",
+                                 model="churn", version=1, variant="primary", role="primary",
+                                 inputs={"age": 30}, outputs=0, latency_ms=3.0,
+                                 status=status, created_at=at))
+    log.close()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""
+rules:
+  - {name: errors, endpoint: churn, metric: error_rate, window: 1d, condition: "> 0.5",
+     cooldown: 2d}
+  - {name: slow, endpoint: churn, metric: latency_ms.p99, window: 1d, condition: "> 100"}
+""")
+    args = ["-w", str(workspace.root), "monitor", "alerts", str(rules), "--once"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "1 fired, 0 suppressed, 1 quiet, 0 skipped" in first.output
+    assert "0.6667 > 0.5" in first.output
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "0 fired, 1 suppressed, 1 quiet" in second.output
+    assert "already fired for this window" in second.output
+    rules.write_text("rules:\n  - {name: x, endpoint: churn, metric: error_rate, "
+                     "condition: 'over 5'}\n")
+    bad = runner.invoke(app, args)
+    assert bad.exit_code != 0
+    assert "rule 'x', field 'condition'" in str(bad.exception)
