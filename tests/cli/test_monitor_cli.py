@@ -106,3 +106,55 @@ rules:
     bad = runner.invoke(app, args)
     assert bad.exit_code != 0
     assert "rule 'x', field 'condition'" in str(bad.exception)
+
+
+def test_report_and_drift_write_offline_html(workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from gapless.serving.prediction_log import (
+        PredictionLog,
+        PredictionRecord,
+        new_prediction_id,
+    )
+
+    rng = np.random.default_rng(0)
+    now = time.time()
+    log = PredictionLog(workspace.metadata, flush_interval=0.01)
+    for i in range(80):
+        log.log(PredictionRecord(prediction_id=new_prediction_id(), endpoint="churn",
+                                 model="churn", version=1, variant="primary", role="primary",
+                                 inputs={"age": float(rng.normal(70, 5)), "plan": "basic"},
+                                 outputs=i % 2, latency_ms=3.0, created_at=now - 60 * i))
+    log.close()
+    reference = pd.DataFrame({"age": rng.normal(40, 5, 300), "plan": ["basic"] * 300,
+                              "churned": [0, 1] * 150})
+    reference.to_csv(tmp_path / "train.csv", index=False)
+    ws = ["-w", str(workspace.root), "monitor"]
+    page = tmp_path / "out" / "report.html"
+    result = runner.invoke(app, [*ws, "report", "churn", "--window", "1h", "--html", str(page),
+                                 "--drift-against", str(tmp_path / "train.csv")])
+    assert result.exit_code == 0, result.output
+    assert f"report written to {page}" in result.output
+    written = page.read_text()
+    assert "Requests per second" in written and "<script src=" not in written
+    drift = written[written.index('<section id="drift">'):]
+    assert "age" in drift and '<td class="fail">drift</td>' in drift
+    assert "churned" not in drift  # only the columns the logged inputs have
+    assert not list(page.parent.glob(".*.tmp"))  # written atomically, nothing left over
+
+    empty = tmp_path / "empty.html"
+    quiet = runner.invoke(app, [*ws, "report", "none", "--html", str(empty)])
+    assert quiet.exit_code == 0 and "no predictions of endpoint 'none'" in quiet.output
+    assert "No data in this period" in empty.read_text()
+    alone = runner.invoke(app, [*ws, "report", "churn", "--drift-against", "train@1"])
+    assert alone.exit_code != 0 and "add --html PATH" in str(alone.exception)
+
+    reference.assign(age=reference["age"] + 20).to_parquet(tmp_path / "now.parquet")
+    drift_page = tmp_path / "drift.html"
+    result = runner.invoke(app, ["monitor", "drift", str(tmp_path / "train.csv"),
+                                 str(tmp_path / "now.parquet"), "--html", str(drift_page)])
+    assert result.exit_code == 0, result.output
+    assert "judged columns" in result.output  # the table is still printed
+    html = drift_page.read_text()
+    assert "Data drift:" in html and "now.parquet" in html and "train.csv" in html
+    assert '<td class="fail">drift</td>' in html and 'class="plotly-graph-div"' in html

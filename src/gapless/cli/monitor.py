@@ -12,6 +12,9 @@ import typer
 from gapless.cli.render import console, open_workspace
 from gapless.core.errors import GaplessError, ValidationError
 
+# --drift-against compares at most this many of the period's logged inputs (the newest).
+INPUT_ROWS = 200_000
+
 app = typer.Typer(help="Monitoring: windows over an endpoint's predictions, data drift, alerts.",
                   no_args_is_help=True)
 
@@ -25,6 +28,12 @@ def report(
     inputs: bool = typer.Option(True, "--inputs/--no-inputs",
                                 help="Also read the logged inputs (slower)."),
     json_out: Path = typer.Option(None, "--json", help="Write every window as JSON."),
+    html_out: Path = typer.Option(None, "--html", help="Write an offline HTML report of the "
+                                  "windows (charts over time)."),
+    drift_against: str = typer.Option(None, "--drift-against", help="With --html: add a "
+                                      "drift table of the period's logged inputs (newest "
+                                      f"{INPUT_ROWS:,} at most) against this reference, a "
+                                      "CSV/Parquet file or NAME@VERSION."),
 ) -> None:
     """Service, input and output metrics of ENDPOINT per window, per version and variant;
     inputs are judged against the signature of the model deployed now."""
@@ -33,22 +42,55 @@ def report(
     from gapless.monitoring.windows import parse_window
     from gapless.serving.deployments import DeploymentStore
 
+    if drift_against is not None and html_out is None:
+        raise ValidationError("--drift-against: the drift table goes into the HTML report; "
+                              "add --html PATH")
+    reference = _sample(drift_against, "--drift-against") if drift_against else None
+    drift_dict = None
     with open_workspace(ctx) as ws:
         try:
             spec = DeploymentStore(ws.metadata).get(endpoint).spec
             model = next(v.model for v in spec.variants if v.role == "primary")
         except GaplessError:
             model = None  # an endpoint no longer deployed: its log is still there
+        since = time.time() - parse_window(last)
         found = ws.monitor.windows(endpoint, window=window, model=model, inputs=inputs,
-                                   since=time.time() - parse_window(last))
+                                   since=since)
+        if reference is not None:
+            drift_dict = _period_drift(ws, endpoint, since, reference)
+    if html_out is not None:
+        from gapless.reports.monitoring import render_monitoring_report
+        from gapless.reports.render import write_html
+
+        write_html(html_out, render_monitoring_report(
+            [w.to_dict() for w in found], endpoint=endpoint, window=window,
+            drift=drift_dict, period=f"last {last}"))
     if not found:
         console().print(f"no predictions of endpoint {endpoint!r} in the last {last}")
+        if html_out is not None:
+            console().print(f"report written to {html_out}")
         return
     _show_windows([w.to_dict() for w in found], endpoint, window, model)
     if json_out is not None:
         json_out.write_text(json.dumps([w.to_dict() for w in found], indent=2),
                             encoding="utf-8")
         console().print(f"windows written to {json_out}")
+    if html_out is not None:
+        console().print(f"report written to {html_out}")
+
+
+def _period_drift(ws: Any, endpoint: str, since: float, reference: Any) -> dict[str, Any]:
+    """Drift of the inputs ENDPOINT logged since SINCE (newest INPUT_ROWS at most) against
+    REFERENCE, on the columns both have (all the reference's when none is shared, so
+    each says why it has no verdict)."""
+    from gapless.monitoring.inputs import logged_inputs
+
+    current, capped = logged_inputs(ws.metadata, endpoint, since=since, limit=INPUT_ROWS)
+    if capped:
+        console().print(f"drift: the period's newest {INPUT_ROWS:,} logged inputs are compared")
+    frame = ws.data.load(reference) if isinstance(reference, str) else reference
+    shared = [str(c) for c in frame.columns if c in current.columns]
+    return ws.monitor.drift(frame, current, columns=shared or None).to_dict()
 
 
 def _show_windows(rows: list[dict[str, Any]], endpoint: str, window: str,
@@ -99,6 +141,7 @@ def drift(
     multivariate: bool = typer.Option(False, "--multivariate",
                                       help="Also train a domain classifier (ROC AUC)."),
     json_out: Path = typer.Option(None, "--json", help="Write the report as JSON."),
+    html_out: Path = typer.Option(None, "--html", help="Write an offline HTML report."),
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift",
                                        help="Exit with code 1 when the dataset drifts."),
 ) -> None:
@@ -118,6 +161,12 @@ def drift(
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
         console().print(f"report written to {json_out}")
+    if html_out is not None:
+        from gapless.reports.drift import render_drift_report
+        from gapless.reports.render import write_html
+
+        write_html(html_out, render_drift_report(report.to_dict(), reference, current))
+        console().print(f"HTML report written to {html_out}")
     if fail_on_drift and report.dataset_drift:
         raise typer.Exit(1)
 
@@ -205,7 +254,7 @@ def _deployed(ws: Any, endpoints: set[str]) -> dict[str, str]:
     return found
 
 
-def _sample(source: str) -> Any:
+def _sample(source: str, option: str = "--reference") -> Any:
     """A file as a DataFrame; anything else is passed on as a dataset version."""
     import pandas as pd
 
@@ -215,7 +264,7 @@ def _sample(source: str) -> Any:
     if path.suffix.lower() in (".csv", ".txt"):
         return _read(pd.read_csv, path)
     if "@" not in source:
-        raise ValidationError(f"--reference {source}: give a .csv or .parquet file or a "
+        raise ValidationError(f"{option} {source}: give a .csv or .parquet file or a "
                               "dataset version NAME@VERSION")
     return source
 
