@@ -275,6 +275,7 @@ def run_side(side: str, folder: Path, result: Path, rows: int) -> None:
         reference = pd.read_parquet(folder / "reference.parquet")
         current = pd.read_parquet(folder / "current.parquet")
         read = time.perf_counter()
+        record["rss_after_read_kib"] = _results.status_kib("VmRSS")
         runner(reference.head(WARMUP_ROWS), current.head(WARMUP_ROWS))
         warm = time.perf_counter()
         outcome = runner(reference, current)
@@ -371,15 +372,24 @@ def ratio(numerator: float | None, denominator: float | None) -> str:
 
 def table(measured: dict[str, Measurement]) -> str:
     lines = ["| side | compute s | read s | process wall s | peak RSS MiB | frames MiB "
-             "| pandas |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| working MiB | pandas |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for side in SIDES:
         if side in measured:
             m = measured[side]
             lines.append(f"| {LABELS[side]} | {m.seconds:.2f} | {m.record['read_seconds']:.2f} "
                          f"| {m.process_seconds:.1f} | {m.peak_kib / 1024:,.0f} "
                          f"| {m.record['frame_bytes'] / MIB:,.0f} "
-                         f"| {m.record['pandas_version']} |")
+                         f"| {working_mib(m)} | {m.record['pandas_version']} |")
     return "\n".join(lines)
+
+
+def working_mib(m: Measurement) -> str:
+    """Memory the computation added above the process with both frames loaded: its own
+    VmHWM less its VmRSS right after reading (imports and frames excluded)."""
+    after = m.record.get("rss_after_read_kib")
+    if not after:
+        return "-"
+    return f"{max(0, m.record['vm_hwm_kib'] - after) / 1024:,.0f}"
 
 
 def ratios(measured: dict[str, Measurement], notes: dict[str, str]) -> str:
@@ -485,7 +495,8 @@ def section(outcome: dict[str, Any], rows: int, quick: bool, default_run: bool) 
 How it is measured (see the docstring of `benchmarks/bench_drift.py`): one run per side,
 each in its own fresh child process reaped with `os.wait4`, so the peak RSS
 (`ru_maxrss`) is that side's alone, its two frames included ("frames MiB" is their
-`memory_usage(deep=True)`). "compute" is the drift computation on the two frames, after
+`memory_usage(deep=True)`; "working MiB" is the peak less the RSS right after reading:
+what the computation itself added). "compute" is the drift computation on the two frames, after
 imports, `read_parquet` ("read") and an untimed warm-up on {WARMUP_ROWS:,} rows; "process
 wall" is the child from start to exit. Evidently: `Report([DataDriftPreset()]).run(current,
 reference)` + `snapshot.dict()`, all defaults; floor: per numeric column `ks_2samp`, PSI

@@ -158,3 +158,60 @@ def test_report_and_drift_write_offline_html(workspace, tmp_path: Path) -> None:
     html = drift_page.read_text()
     assert "Data drift:" in html and "now.parquet" in html and "train.csv" in html
     assert '<td class="fail">drift</td>' in html and 'class="plotly-graph-div"' in html
+
+
+def test_performance_prints_verdicts_per_window_and_writes_json(  # type: ignore[no-untyped-def]
+        workspace, tmp_path: Path) -> None:
+    import time
+
+    from sklearn.linear_model import LogisticRegression
+
+    from conftest import register_fitted
+    from gapless.serving.feedback import record_feedback
+    from gapless.serving.prediction_log import (
+        PredictionLog,
+        PredictionRecord,
+        new_prediction_id,
+    )
+
+    X = pd.DataFrame({"age": [20.0, 30, 40, 50, 60, 70]})
+    y = pd.Series([0, 0, 1, 1, 0, 1])
+    register_fitted(workspace, LogisticRegression().fit(X, y), X, y)
+    workspace.deploy("churn", "churn@1")
+    hour = 3600
+    now = time.time()
+    start = (now // hour - 2) * hour  # two complete hours ago
+    log = PredictionLog(workspace.metadata, flush_interval=0.01)
+    ids = []
+    for i in range(50):  # first hour: 40 labelled, 36 right; second hour: 10 labelled
+        ids.append(new_prediction_id())
+        at = start + (i * 60 if i < 40 else hour + i)
+        log.log(PredictionRecord(prediction_id=ids[-1], endpoint="churn", model="churn",
+                                 version=1, variant="primary", role="primary",
+                                 inputs={"age": 30.0}, outputs=i % 2, latency_ms=1.0,
+                                 created_at=at))
+    log.close()
+    labels = [i % 2 if i % 10 else 1 - i % 2 for i in range(50)]
+    record_feedback(workspace.metadata, "churn",
+                    [{"prediction_id": pid, "label": label}
+                     for pid, label in zip(ids, labels, strict=True)])
+    out = tmp_path / "performance.json"
+    args = ["-w", str(workspace.root), "monitor", "performance", "churn"]
+    result = runner.invoke(app, [*args, "--window", "1h", "--last", "1d",
+                                 "--min-value", "0.95", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "reference churn@1" in result.output
+    assert "accuracy: drift in 1 of 1 judged windows" in result.output
+    assert "fewer than 30" in result.output
+    saved = json.loads(out.read_text())
+    first, second = saved["windows"]
+    assert (first["predictions"], first["labelled"]) == (40, 40)
+    assert first["metrics"]["accuracy"] == pytest.approx(0.9)
+    assert [v["drifted"] for v in saved["verdicts"]] == [True, None]
+    plain = runner.invoke(app, args)
+    assert plain.exit_code == 0 and "accuracy 0.9" in plain.output
+    no_reference = runner.invoke(app, [*args, "--max-drop", "0.05"])
+    assert no_reference.exit_code != 0
+    assert "the reference has no accuracy" in str(no_reference.exception)
+    quiet = runner.invoke(app, ["-w", str(workspace.root), "monitor", "performance", "none"])
+    assert quiet.exit_code == 0 and "no answered predictions of endpoint 'none'" in quiet.output

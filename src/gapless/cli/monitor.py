@@ -1,5 +1,6 @@
-"""``gapless monitor``: windows over an endpoint's predictions, drift between two samples
-(files or dataset versions), and alert rules judged on the prediction log."""
+"""``gapless monitor``: windows over an endpoint's predictions, their performance once
+feedback labels arrive (concept drift), drift between two samples (files or dataset
+versions), and alert rules judged on the prediction log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import typer
 
+from gapless.cli.monitor_tables import show_alerts, show_drift, show_performance, show_windows
 from gapless.cli.render import console, open_workspace
 from gapless.core.errors import GaplessError, ValidationError
 
@@ -70,7 +72,7 @@ def report(
         if html_out is not None:
             console().print(f"report written to {html_out}")
         return
-    _show_windows([w.to_dict() for w in found], endpoint, window, model)
+    show_windows([w.to_dict() for w in found], endpoint, window, model)
     if json_out is not None:
         json_out.write_text(json.dumps([w.to_dict() for w in found], indent=2),
                             encoding="utf-8")
@@ -93,32 +95,45 @@ def _period_drift(ws: Any, endpoint: str, since: float, reference: Any) -> dict[
     return ws.monitor.drift(frame, current, columns=shared or None).to_dict()
 
 
-def _show_windows(rows: list[dict[str, Any]], endpoint: str, window: str,
-                  model: str | None) -> None:
-    from datetime import UTC, datetime
+@app.command("performance")
+def performance(
+    ctx: typer.Context,
+    endpoint: str = typer.Argument(..., help="The endpoint whose labelled predictions to read."),
+    window: str = typer.Option("1h", "--window", help="Bucket length: 30m, 1h, 1d."),
+    last: str = typer.Option("7d", "--last", help="How far back to read, e.g. 1d, 30d."),
+    metric: str = typer.Option(None, "--metric", help="accuracy, precision, recall, f1, mae, "
+                               "rmse or mean_error (default: accuracy, or mae for regression)."),
+    max_drop: float = typer.Option(None, "--max-drop", help="Drift when worse than the "
+                                   "deployed model's test metric by more than this."),
+    min_value: float = typer.Option(None, "--min-value", help="Drift when a score falls "
+                                    "below this."),
+    max_value: float = typer.Option(None, "--max-value", help="Drift when an error rises "
+                                    "above this."),
+    min_labelled: int = typer.Option(30, "--min-labelled", help="Labels a window needs for "
+                                     "a verdict."),
+    json_out: Path = typer.Option(None, "--json", help="Write the windows and verdicts as JSON."),
+) -> None:
+    """Concept drift: ENDPOINT's accuracy (or errors) per window, per version and variant,
+    on the predictions that have feedback labels, judged against the test metrics of the
+    model deployed now."""
+    import time
 
-    from rich.table import Table
+    from gapless.monitoring.windows import parse_window
 
-    from gapless.cli.render import number
-
-    table = Table("window (UTC)", "version", "variant", "requests", "req/s", "errors",
-                  "p50 ms", "p95 ms", "p99 ms", "outputs", "inputs off (missing / outside)",
-                  title=f"{endpoint}, windows of {window}"
-                  + (f"; inputs judged against {model}" if model else ""))
-    for row in rows:
-        start = datetime.fromtimestamp(row["start"], tz=UTC).strftime("%m-%d %H:%M")
-        outputs = row["outputs"]
-        shown = (", ".join(f"{k}: {v:.0%}" for k, v in sorted(outputs["classes"].items()))
-                 if outputs["classes"] else f"mean {number(outputs['mean'])}")
-        worst = sorted(row["inputs"], key=lambda f: -((f["missing_share"] or 0)
-                                                      + (f["outside_share"] or 0)))[:2]
-        table.add_row(start, str(row["version"]), row["variant"], str(row["requests"]),
-                      f"{row['rate_per_s']:.2f}", f"{row['error_rate']:.1%}",
-                      number(row["latency_ms"]["p50"]), number(row["latency_ms"]["p95"]),
-                      number(row["latency_ms"]["p99"]), shown,
-                      ", ".join(f"{f['name']} {f['missing_share']:.0%}/"
-                                f"{(f['outside_share'] or 0):.0%}" for f in worst))
-    console().print(table)
+    with open_workspace(ctx) as ws:
+        model = _deployed(ws, {endpoint}).get(endpoint)
+        found = ws.monitor.performance(
+            endpoint, window=window, since=time.time() - parse_window(last), model=model,
+            metric=metric, max_drop=max_drop, min_value=min_value, max_value=max_value,
+            min_labelled=min_labelled)
+    if json_out is not None:
+        json_out.write_text(json.dumps(found.to_dict(), indent=2), encoding="utf-8")
+    if not found.windows:
+        console().print(f"no answered predictions of endpoint {endpoint!r} in the last {last}")
+    else:
+        show_performance(found, window)
+    if json_out is not None:
+        console().print(f"windows written to {json_out}")
 
 
 @app.command("drift")
@@ -157,7 +172,7 @@ def drift(
         tests=_pairs(test, "--test", str), thresholds=_pairs(threshold, "--threshold", float),
         roles=roles, correction=correction, share=share, min_rows=min_rows,
         multivariate=multivariate)
-    show(report, reference, current)
+    show_drift(report, reference, current)
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
         console().print(f"report written to {json_out}")
@@ -169,34 +184,6 @@ def drift(
         console().print(f"HTML report written to {html_out}")
     if fail_on_drift and report.dataset_drift:
         raise typer.Exit(1)
-
-
-def show(report: Any, reference: str, current: str) -> None:
-    from rich.table import Table
-
-    from gapless.cli.render import number
-
-    table = Table("column", "type", "test", "statistic", "p (adj.)", "threshold", "drift",
-                  "also", title=f"drift of {current} against {reference} "
-                  f"({report.current_rows:,} vs {report.reference_rows:,} rows)")
-    for c in report.columns:
-        verdict = ("-" if c.drifted is None else "[red]yes[/]" if c.drifted else "no")
-        name = c.column if c.role == "feature" else f"{c.column} ({c.role})"
-        also = ", ".join(f"{k} {number(v)}" for k, v in c.measures.items()
-                         if k != c.test and v is not None)
-        table.add_row(name, c.kind or "-", c.test or "-", number(c.statistic),
-                      number(c.p_value), number(c.threshold), verdict,
-                      also if c.drifted is not None else c.reason or "")
-    out = console()
-    out.print(table)
-    share = report.drift_share
-    out.print(f"drift in {report.drifted_columns} of {report.judged_columns} judged columns"
-              + (f" ({share:.0%})" if share is not None else "")
-              + f"; dataset drift: {_word(report.dataset_drift)} (at a share of "
-              f"{report.share:.0%}; p-values corrected: {report.correction})")
-    if report.domain_auc is not None:
-        out.print(f"domain classifier ROC AUC {report.domain_auc:.3f}: "
-                  f"{'the samples can be told apart' if report.domain_drift else 'no joint drift'}")
 
 
 @app.command("alerts")
@@ -226,7 +213,7 @@ def alerts(
         models = _deployed(ws, {r.endpoint for r in rules})
 
         def check() -> None:
-            _show_alerts(ws.monitor.alerts(rules, reference=references, models=models))
+            show_alerts(ws.monitor.alerts(rules, reference=references, models=models))
 
         if once:
             check()
@@ -267,37 +254,6 @@ def _sample(source: str, option: str = "--reference") -> Any:
         raise ValidationError(f"{option} {source}: give a .csv or .parquet file or a "
                               "dataset version NAME@VERSION")
     return source
-
-
-def _show_alerts(results: Any) -> None:
-    from rich.table import Table
-
-    from gapless.cli.render import number
-
-    styles = {"fired": "[red]fired[/]", "suppressed": "[yellow]suppressed[/]"}
-    table = Table("rule", "endpoint", "metric", "window (UTC)", "value", "condition",
-                  "status", "detail", title=f"alerts at {_utc(results.evaluated_at, True)}")
-    for o in results.outcomes:
-        failed = [f"{a['action']} failed: {a['message']}" for a in o.actions if not a["ok"]]
-        event = [f"event {o.event_id}"] if o.event_id is not None else []
-        detail = "; ".join([o.reason, *event, *failed])
-        end = _utc(o.window_end)
-        if end[:5] == _utc(o.window_start)[:5]:
-            end = end[6:]  # the same day: the time is enough
-        table.add_row(o.rule, o.endpoint, o.metric, f"{_utc(o.window_start)} to {end}",
-                      number(o.value),
-                      o.condition, styles.get(o.status, o.status), detail)
-    out = console()
-    out.print(table)
-    out.print(f"{len(results.fired)} fired, {len(results.suppressed)} suppressed, "
-              f"{len(results.quiet)} quiet, {len(results.skipped)} skipped")
-
-
-def _utc(epoch: float, seconds: bool = False) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime(
-        "%Y-%m-%d %H:%M:%S" if seconds else "%m-%d %H:%M")
 
 
 def _load(ctx: typer.Context, *sources: str) -> list[Any]:
@@ -347,6 +303,3 @@ def _pairs(items: list[str], option: str, cast: Any) -> dict[str, Any]:
             raise ValidationError(f"{option} {item!r}: {value!r} is not a number") from exc
     return pairs
 
-
-def _word(verdict: bool | None) -> str:
-    return "no verdict" if verdict is None else "[red]yes[/]" if verdict else "no"

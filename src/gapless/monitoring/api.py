@@ -29,6 +29,45 @@ class Monitor:
         return windows(self.metadata, endpoint, window=window, since=since, until=until,
                        signature=signature, inputs=inputs)
 
+    def performance(self, endpoint: str, *, window: str | float = "1h",
+                    since: float | None = None, until: float | None = None,
+                    model: str | None = None, metric: str | None = None,
+                    max_drop: float | None = None, min_value: float | None = None,
+                    max_value: float | None = None, min_labelled: int = 30,
+                    problem: str | None = None, positive_label: Any = None) -> Any:
+        """Concept drift of ``endpoint``: :func:`gapless.monitoring.performance.
+        performance_windows`, each judged by :func:`~gapless.monitoring.performance.
+        concept_drift` when a bound is given. ``model`` (NAME@VERSION, e.g. the deployed
+        one) supplies the reference (its registered ``test_`` metrics) and, unless given,
+        the problem; ``metric`` defaults to accuracy (classification) or mae (regression)."""
+        from gapless.monitoring.performance import (
+            PerformanceReport,
+            concept_drift,
+            performance_windows,
+        )
+
+        reference: dict[str, float] = {}
+        if model is not None:
+            version = self.models.get(model)
+            reference = {key.removeprefix("test_"): float(value)
+                         for key, value in (version.metrics or {}).items()
+                         if key.startswith("test_") and isinstance(value, int | float)
+                         and not isinstance(value, bool)}
+            output = (version.signature or {}).get("output") or {}
+            if problem is None and output.get("problem") in ("binary", "multiclass",
+                                                             "regression"):
+                problem = output["problem"]
+        found = performance_windows(self.metadata, endpoint, window=window, since=since,
+                                    until=until, problem=problem,
+                                    positive_label=positive_label)
+        kind = found[0].problem if found else problem
+        metric = metric or ("mae" if kind == "regression" else "accuracy")
+        judged = (max_drop, min_value, max_value) != (None, None, None)
+        verdicts = (concept_drift(found, reference, metric=metric, min_labelled=min_labelled,
+                                  max_drop=max_drop, min_value=min_value,
+                                  max_value=max_value) if judged else [])
+        return PerformanceReport(endpoint, metric, reference, found, verdicts, model)
+
     def alerts(self, rules: Any, *, now: float | None = None,
                reference: dict[str, Any] | None = None, models: dict[str, str] | None = None,
                http_post: Any = None) -> Any:

@@ -25,11 +25,20 @@ def cdf_gaps(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np
         return last[2]
     both = np.concatenate([reference, current])
     order = np.argsort(both, kind="stable")
+    values = both[order]
+    del both  # each array freed as soon as it is read: a merge holds about 3 columns' worth
     from_ref = order < reference.size
-    seen_ref = np.cumsum(from_ref)
-    seen = np.arange(1, both.size + 1)
-    gaps = seen_ref / reference.size - (seen - seen_ref) / current.size
-    result = (both[order], gaps)
+    del order
+    # F_ref - F_cur = seen_ref / n1 - seen_cur / n2 after each value, computed in place.
+    gaps = np.cumsum(from_ref, dtype=np.float64)
+    del from_ref
+    seen_cur = np.arange(1, values.size + 1, dtype=np.float64)
+    seen_cur -= gaps
+    gaps /= reference.size
+    seen_cur /= current.size
+    gaps -= seen_cur
+    del seen_cur
+    result = (values, gaps)
     _LAST.pair = (reference, current, result)
     return result
 
