@@ -56,7 +56,7 @@ def prepare(folder: Path, rows: int) -> None:
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from bench_serving import fitted
+    from bench_serving import fitted, register
 
     from gapless.data.sample_data import make_loans
 
@@ -71,21 +71,6 @@ def prepare(folder: Path, rows: int) -> None:
     tiled = tiled.set_column(tiled.schema.get_field_index("application_id"), "application_id",
                              pa.array(np.arange(1, rows + 1, dtype=np.int64)))
     pq.write_table(tiled, folder / "input.parquet", row_group_size=ROW_GROUP)
-
-
-def register(root: Path, model: Any, X: Any, y: Any) -> None:
-    """Register ``model`` as ``bench@1`` in a new workspace, as bench_serving does."""
-    import gapless
-    from gapless.core.schema import infer_signature
-    from gapless.registry.packaging import pack
-
-    with gapless.Workspace.init(root) as ws:
-        with ws.start_run("bench", "fit", parent=None) as run:
-            path = root / "model.skops"
-            path.write_bytes(pack(model, None).data)
-            run.log_artifact(path, artifact_path="model")
-            run.log_dict(infer_signature(X, y, problem="binary").to_dict(), "signature.json")
-        ws.models.register(run.id, "bench")
 
 
 def score_gapless(folder: Path, output: Path, probabilities: bool) -> tuple[float, int]:

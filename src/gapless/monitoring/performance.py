@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gapless.core.errors import ValidationError
-from gapless.monitoring.windows import STREAM_ROWS, parse_window
+from gapless.monitoring.windows import parse_window, stream_rows
 from gapless.stores.sql import MetadataStore
 from gapless.stores.tables import feedback, predictions
 
@@ -263,14 +263,7 @@ def _stream(store: MetadataStore, endpoint: str, since: float | None,
                       fb.c.label_json)
             .select_from(source)
             .where(p.c.endpoint == endpoint, p.c.role == "primary", p.c.status == 200))
-    if since is not None:
-        stmt = stmt.where(p.c.created_at >= since)
-    if until is not None:
-        stmt = stmt.where(p.c.created_at < until)
-    with store.read() as conn:
-        result = conn.execution_options(yield_per=STREAM_ROWS).execute(
-            stmt.order_by(p.c.created_at))
-        yield from result.partitions()
+    yield from stream_rows(store, stmt, since, until)
 
 
 def _is_number(value: Any) -> bool:

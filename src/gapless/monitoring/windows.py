@@ -203,6 +203,14 @@ def _stream(store: MetadataStore, endpoint: str, since: float | None, until: flo
     columns = [p.c.created_at, p.c.version, p.c.variant, p.c.status, p.c.latency_ms,
                p.c.outputs_json] + ([p.c.inputs_json] if inputs else [])
     stmt = sa.select(*columns).where(p.c.endpoint == endpoint, p.c.role == "primary")
+    yield from stream_rows(store, stmt, since, until)
+
+
+def stream_rows(store: MetadataStore, stmt: Any, since: float | None,
+                until: float | None) -> Iterator[list[Any]]:
+    """The rows of ``stmt`` (a select over ``predictions``) made in ``[since, until)``,
+    oldest first, in chunks of :data:`STREAM_ROWS`: memory stays flat."""
+    p = predictions
     if since is not None:
         stmt = stmt.where(p.c.created_at >= since)
     if until is not None:
