@@ -16,6 +16,7 @@ import sys
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 FILE_HEADER = (
     "# Benchmarks\n\n"
@@ -90,3 +91,24 @@ def status_kib(field: str) -> int:
     except OSError:
         pass
     return 0
+
+
+def opening(section: str, title: str, args: Any, versions: list[str]) -> list[str]:
+    """A section's first lines: its begin marker, the title, the command and date, the
+    machine, the versions of ``versions`` (package names) and, in quick mode, the notice.
+    ``args`` has ``quick`` and ``output`` (the scripts' shared options)."""
+    lines = [markers(section)[0], f"## {title}", "",
+             f"Command: `{command(default_run=not args.quick and args.output is not None)}`; "
+             f"{now()}.", f"Machine: {machine()}.",
+             "Versions: " + ", ".join(f"{name} {version(name)}" for name in versions) + ".", ""]
+    if args.quick:
+        lines += ["**Quick mode (`--quick`): smoke check only.**", ""]
+    return lines
+
+
+def publish(section: str, lines: list[str], output: Path | None) -> None:
+    """Close the section with its end marker, print it, and write it into ``output``."""
+    text = "\n".join([*lines, markers(section)[1]]) + "\n"
+    print(text)
+    if output is not None:
+        write_section(output, section, text)

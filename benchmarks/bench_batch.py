@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _results import command, machine, markers, now, version, write_section
+from _results import opening, publish
 
 SECTION = "batch"
 FEATURES = ["age", "income", "loan_amount", "interest_rate", "credit_score", "region",
@@ -197,14 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     rss = {side: max(r["max_rss_kib"] for r in found) / 1024 for side, found in runs.items()}
     speed = {side: rows / seconds for side, seconds in median.items()}
     groups = -(-rows // ROW_GROUP)
-    begin, end = markers(SECTION)
-    lines = [begin, "## Batch scoring: gapless vs raw scikit-learn `model.predict`", "",
-             f"Command: `{command(default_run=not args.quick and args.output is not None)}`; "
-             f"{now()}.", f"Machine: {machine()}.",
-             f"Versions: gapless {version('gapless')}, scikit-learn {version('scikit-learn')}, "
-             f"pyarrow {version('pyarrow')}, pandas {version('pandas')}.", ""]
-    if args.quick:
-        lines += ["**Quick mode (`--quick`): smoke check only.**", ""]
+    lines = opening(SECTION, "Batch scoring: gapless vs raw scikit-learn `model.predict`", args,
+                    ["gapless", "scikit-learn", "pyarrow", "pandas"])
     lines += [f"{rows:,} loan rows (8 model columns + an id) in one Parquet file of "
               f"{size / 2 ** 20:.0f} MiB, {groups} row groups; scaler + one-hot + logistic "
               f"regression. Median of {RUNS} runs, each side in a fresh process; peak RSS is "
@@ -228,11 +222,8 @@ def main(argv: list[str] | None = None) -> None:
               "`row` (and by default a `proba_<class>` column per class) next to "
               "`prediction`, writes atomically; its memory is bounded by the chunk size, "
               "while the raw side holds the whole file. Both outputs' predictions are "
-              "checked to be equal.", end]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output is not None:
-        write_section(args.output, SECTION, text)
+              "checked to be equal."]
+    publish(SECTION, lines, args.output)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _results import command, machine, markers, now, version, write_section
+from _results import opening, publish
 
 MODEL = "bench"
 NO_GATES = {"behavioural": False, "fairness": False, "data_validation": "off"}
@@ -172,14 +172,8 @@ def main(argv: list[str] | None = None) -> None:
             ("load", f"{loads} loads of `{MODEL}@production` (resolve alias, read, deserialize)"),
             ("alias", f"{moves} moves of alias `staging` between two versions")]
     counts = {"register": registers, "load": loads, "alias": moves}
-    begin, end = markers(SECTION)
-    lines = [begin, "## Model registry: gapless vs MLflow (both SQLite + local files)", "",
-             f"Command: `{command(default_run=not args.quick and args.output is not None)}`; "
-             f"{now()}.", f"Machine: {machine()}.",
-             f"Versions: gapless {version('gapless')}, MLflow {version('mlflow')}, "
-             f"scikit-learn {version('scikit-learn')}, skops {version('skops')}.", ""]
-    if args.quick:
-        lines += ["**Quick mode (`--quick`): smoke check only.**", ""]
+    lines = opening(SECTION, "Model registry: gapless vs MLflow (both SQLite + local files)", args,
+                    ["gapless", "mlflow", "scikit-learn", "skops"])
     lines += ["| case | gapless (ms each) | MLflow (ms each) | ratio (MLflow / gapless) |",
               "| --- | ---: | ---: | ---: |"]
     for key, label in rows:
@@ -189,11 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["", "gapless does more per call: every load verifies the SHA-256 of the stored "
               "bytes (and of the decrypted file, when encrypted) and allows only trusted "
               "types; every alias move checks it still points where it was read and appends "
-              "an audit entry in the same transaction.", end]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output is not None:
-        write_section(args.output, SECTION, text)
+              "an audit entry in the same transaction."]
+    publish(SECTION, lines, args.output)
 
 
 if __name__ == "__main__":

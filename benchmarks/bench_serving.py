@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _results import command, machine, markers, now, version, write_section
+from _results import opening, publish
 
 SECTION = "serving"
 FEATURES = ["age", "income", "loan_amount", "interest_rate", "credit_score", "region",
@@ -354,14 +354,8 @@ def main(argv: list[str] | None = None) -> None:
         print("overhead", overhead, file=sys.stderr, flush=True)
     floor = statistics.mean(floors)
     onnx_floor = onnx_floor_ms(model, X, y, served, count)
-    begin, end = markers(SECTION)
-    lines = [begin, "## Serving: gapless vs MLflow's scoring server (127.0.0.1, one worker)",
-             "", f"Command: `{command(default_run=not args.quick and args.output is not None)}`;"
-             f" {now()}.", f"Machine: {machine()}.",
-             f"Versions: gapless {version('gapless')}, MLflow {version('mlflow')}, "
-             f"uvicorn {version('uvicorn')}, scikit-learn {version('scikit-learn')}.", ""]
-    if args.quick:
-        lines += ["**Quick mode (`--quick`): smoke check only.**", ""]
+    lines = opening(SECTION, "Serving: gapless vs MLflow's scoring server (127.0.0.1, one "
+                    "worker)", args, ["gapless", "mlflow", "uvicorn", "scikit-learn"])
     lines += [f"Single row, {count} sequential requests; throughput over {seconds:g} s at each "
               f"concurrency. In-process `model.predict` of the same row (the frame gapless builds "
               f"from the request): {floor:.2f} ms (the floor; measured just before and after "
@@ -402,11 +396,8 @@ def main(argv: list[str] | None = None) -> None:
               f"Shadow (the second model gets a copy of every request, predicted in a child "
               f"process and only logged), sequential p50: {overhead['shadow p50']:.2f} ms "
               f"against {overhead['single p50']:.2f} ms without: {shadow_cost:+.1%} "
-              f"(target < 5%).", end]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output is not None:
-        write_section(args.output, SECTION, text)
+              f"(target < 5%)."]
+    publish(SECTION, lines, args.output)
 
 
 if __name__ == "__main__":

@@ -222,3 +222,21 @@ def register_fitted(ws, model, X, y=None, *, name: str = "churn",  # type: ignor
         if target is not None:
             run.log_dict({"target": target, "problem": problem}, "spec.json")
     return ws.models.register(run.id, name).ref
+
+
+def log_predictions(store, rows, *, endpoint: str = "churn") -> list[str]:  # type: ignore[no-untyped-def]
+    """Write prediction-log rows through a real PredictionLog (flushed on return); each
+    row holds PredictionRecord fields, defaults filled in (model named after the endpoint,
+    version 1, variant and role primary, status 200). Returns the prediction ids."""
+    from gapless.serving.prediction_log import PredictionLog, PredictionRecord, new_prediction_id
+
+    log = PredictionLog(store, flush_interval=0.01)
+    ids = []
+    for row in rows:
+        fields = {"prediction_id": new_prediction_id(), "endpoint": endpoint,
+                  "model": endpoint, "version": 1, "variant": "primary", "role": "primary",
+                  "inputs": {}, "outputs": None, "latency_ms": 1.0, "status": 200, **row}
+        ids.append(fields["prediction_id"])
+        log.log(PredictionRecord(**fields))
+    log.close()
+    return ids

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import log_predictions
 from gapless.cli.main import app
 
 runner = CliRunner()
@@ -70,21 +71,11 @@ def test_report_shows_an_endpoints_windows(workspace) -> None:  # type: ignore[n
 def test_alerts_once_prints_fired_suppressed_and_quiet(workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from gapless.serving.prediction_log import (
-        PredictionLog,
-        PredictionRecord,
-        new_prediction_id,
-    )
-
     day = 86400
     at = (time.time() // day - 1) * day + day / 2  # inside yesterday's (complete) window
-    log = PredictionLog(workspace.metadata, flush_interval=0.01)
-    for status in (200, 500, 500):
-        log.log(PredictionRecord(prediction_id=new_prediction_id(), endpoint="churn",
-                                 model="churn", version=1, variant="primary", role="primary",
-                                 inputs={"age": 30}, outputs=0, latency_ms=3.0,
-                                 status=status, created_at=at))
-    log.close()
+    log_predictions(workspace.metadata, [
+        {"inputs": {"age": 30}, "outputs": 0, "latency_ms": 3.0, "status": status,
+         "created_at": at} for status in (200, 500, 500)])
     rules = tmp_path / "rules.yaml"
     rules.write_text("""
 rules:
@@ -111,21 +102,11 @@ rules:
 def test_report_and_drift_write_offline_html(workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from gapless.serving.prediction_log import (
-        PredictionLog,
-        PredictionRecord,
-        new_prediction_id,
-    )
-
     rng = np.random.default_rng(0)
     now = time.time()
-    log = PredictionLog(workspace.metadata, flush_interval=0.01)
-    for i in range(80):
-        log.log(PredictionRecord(prediction_id=new_prediction_id(), endpoint="churn",
-                                 model="churn", version=1, variant="primary", role="primary",
-                                 inputs={"age": float(rng.normal(70, 5)), "plan": "basic"},
-                                 outputs=i % 2, latency_ms=3.0, created_at=now - 60 * i))
-    log.close()
+    log_predictions(workspace.metadata, [
+        {"inputs": {"age": float(rng.normal(70, 5)), "plan": "basic"}, "outputs": i % 2,
+         "latency_ms": 3.0, "created_at": now - 60 * i} for i in range(80)])
     reference = pd.DataFrame({"age": rng.normal(40, 5, 300), "plan": ["basic"] * 300,
                               "churned": [0, 1] * 150})
     reference.to_csv(tmp_path / "train.csv", index=False)
@@ -168,11 +149,6 @@ def test_performance_prints_verdicts_per_window_and_writes_json(  # type: ignore
 
     from conftest import register_fitted
     from gapless.serving.feedback import record_feedback
-    from gapless.serving.prediction_log import (
-        PredictionLog,
-        PredictionRecord,
-        new_prediction_id,
-    )
 
     X = pd.DataFrame({"age": [20.0, 30, 40, 50, 60, 70]})
     y = pd.Series([0, 0, 1, 1, 0, 1])
@@ -181,16 +157,10 @@ def test_performance_prints_verdicts_per_window_and_writes_json(  # type: ignore
     hour = 3600
     now = time.time()
     start = (now // hour - 2) * hour  # two complete hours ago
-    log = PredictionLog(workspace.metadata, flush_interval=0.01)
-    ids = []
-    for i in range(50):  # first hour: 40 labelled, 36 right; second hour: 10 labelled
-        ids.append(new_prediction_id())
-        at = start + (i * 60 if i < 40 else hour + i)
-        log.log(PredictionRecord(prediction_id=ids[-1], endpoint="churn", model="churn",
-                                 version=1, variant="primary", role="primary",
-                                 inputs={"age": 30.0}, outputs=i % 2, latency_ms=1.0,
-                                 created_at=at))
-    log.close()
+    # first hour: 40 labelled, 36 right; second hour: 10 labelled
+    ids = log_predictions(workspace.metadata, [
+        {"inputs": {"age": 30.0}, "outputs": i % 2,
+         "created_at": start + (i * 60 if i < 40 else hour + i)} for i in range(50)])
     labels = [i % 2 if i % 10 else 1 - i % 2 for i in range(50)]
     record_feedback(workspace.metadata, "churn",
                     [{"prediction_id": pid, "label": label}

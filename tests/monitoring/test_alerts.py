@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import free_port
+from conftest import free_port, log_predictions
 from gapless import NotFoundError, ValidationError, Workspace
 from gapless.monitoring.alert_rules import AlertRule, AlertRules
 from gapless.monitoring.alerts import (
@@ -27,19 +27,10 @@ from gapless.monitoring.alerts import (
     latest_complete_window,
     pending_triggers,
 )
-from gapless.serving.prediction_log import PredictionLog, PredictionRecord, new_prediction_id
 from gapless.stores.sql import MetadataStore
 
 START = 1_700_000_000.0 - 1_700_000_000.0 % 3600  # an hour boundary
 AFTER_FIRST = START + 300 + 5  # the window START..START+300 has just closed
-
-
-def log_rows(store: MetadataStore, rows: list[dict[str, Any]], endpoint: str = "churn") -> None:
-    log = PredictionLog(store, flush_interval=0.01)
-    for row in rows:
-        log.log(PredictionRecord(prediction_id=new_prediction_id(), endpoint=endpoint,
-                                 model=endpoint, role="primary", **row))
-    log.close()
 
 
 def row(at: float, *, age: float | None = 30.0, output: Any = 0, status: int = 200,
@@ -64,7 +55,7 @@ def test_rules_fire_or_stay_quiet_on_the_latest_complete_window(
     rows += [row(30, status=500, output=None), row(31, status=500, output=None),
              row(40, age=None, version=2, variant="canary", output=1),
              row(310, status=500)]  # in the window still filling: not judged
-    log_rows(workspace.metadata, rows)
+    log_predictions(workspace.metadata, rows)
     rules = [
         rule("errors", condition="> 0.15"),  # 2 of 10
         rule("slow", metric="latency_ms.p95", condition="> 1000"),
@@ -97,7 +88,7 @@ def test_rules_fire_or_stay_quiet_on_the_latest_complete_window(
 
 
 def test_cooldown_suppresses_duplicates_and_fires_again_after_it(workspace: Workspace) -> None:
-    log_rows(workspace.metadata, [row(10, status=500), row(20),  # window 0
+    log_predictions(workspace.metadata, [row(10, status=500), row(20),  # window 0
                                   row(310, status=500),  # window 1
                                   row(1810, status=500)])  # window 6, after the cooldown
     rules = [rule(cooldown="30m")]
@@ -131,7 +122,7 @@ def test_the_decision_is_pure() -> None:
 def test_two_processes_in_a_row_fire_once(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/m.db"
     first, second = MetadataStore(uri), MetadataStore(uri)
-    log_rows(first, [row(10, status=500)])
+    log_predictions(first, [row(10, status=500)])
     try:
         assert statuses(evaluate(first, [rule()], now=AFTER_FIRST)) == {"errors": "fired"}
         assert statuses(evaluate(second, [rule()], now=AFTER_FIRST + 1)) == {
@@ -143,7 +134,7 @@ def test_two_processes_in_a_row_fire_once(tmp_path: Path) -> None:
 
 def test_evaluators_racing_fire_once(metadata_uri: str) -> None:
     stores = [MetadataStore(metadata_uri) for _ in range(4)]
-    log_rows(stores[0], [row(10, status=500)])
+    log_predictions(stores[0], [row(10, status=500)])
     results: list[Any] = []
     barrier = threading.Barrier(len(stores))
 
@@ -193,7 +184,7 @@ def receiver(status: int = 200) -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def test_webhook_posts_the_alert_as_json(workspace: Workspace) -> None:
-    log_rows(workspace.metadata, [row(10, status=500)])
+    log_predictions(workspace.metadata, [row(10, status=500)])
     with receiver() as (url, received):
         results = evaluate(workspace.metadata,
                            [rule(actions=[{"webhook": {"url": url, "timeout": 2}}])],
@@ -210,7 +201,7 @@ def test_webhook_posts_the_alert_as_json(workspace: Workspace) -> None:
 
 
 def test_a_failing_webhook_is_recorded_not_raised(workspace: Workspace) -> None:
-    log_rows(workspace.metadata, [row(10, status=500)])
+    log_predictions(workspace.metadata, [row(10, status=500)])
     closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
     with receiver(status=500) as (broken, _):
         results = evaluate(workspace.metadata, [
@@ -229,7 +220,7 @@ def test_a_failing_webhook_is_recorded_not_raised(workspace: Workspace) -> None:
 def test_pipeline_triggers_are_pending_then_consumed_exactly_once(
         workspace: Workspace) -> None:
     store = workspace.metadata
-    log_rows(store, [row(10, status=500)])
+    log_predictions(store, [row(10, status=500)])
     results = evaluate(store, [rule("retrain", actions=[{"pipeline": "retrain-churn"}]),
                                rule("page")], now=AFTER_FIRST)
     assert statuses(results) == {"retrain": "fired", "page": "fired"}
@@ -258,7 +249,7 @@ def test_pipeline_triggers_are_pending_then_consumed_exactly_once(
 def test_drift_rules_compare_the_window_with_a_reference(workspace: Workspace) -> None:
     rng = np.random.default_rng(0)
     reference = pd.DataFrame({"age": rng.normal(30, 5, 200), "plan": ["basic"] * 200})
-    log_rows(workspace.metadata, [row(1 + i, age=float(a))
+    log_predictions(workspace.metadata, [row(1 + i, age=float(a))
                                   for i, a in enumerate(rng.normal(60, 5, 60))])
     rules = [rule("drift", metric="drift_share", condition=">= 0.5"),
              rule("dataset", metric="dataset_drift", condition="== 1")]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from conftest import log_predictions
 from gapless import ValidationError, Workspace
 from gapless.monitoring.performance import (
     PerformanceWindow,
@@ -15,7 +16,6 @@ from gapless.monitoring.performance import (
     performance_windows,
 )
 from gapless.serving.feedback import record_feedback
-from gapless.serving.prediction_log import PredictionLog, PredictionRecord, new_prediction_id
 
 START = 1_700_000_000.0 - 1_700_000_000.0 % 3600  # an hour boundary
 
@@ -23,15 +23,10 @@ START = 1_700_000_000.0 - 1_700_000_000.0 % 3600  # an hour boundary
 def log(ws: Workspace, rows: list[tuple[float, object]], *, version: int = 1,
         variant: str = "primary", status: int = 200, role: str = "primary") -> list[str]:
     """Log ``(seconds after START, output)`` predictions; returns their ids."""
-    ids = [new_prediction_id() for _ in rows]
-    sink = PredictionLog(ws.metadata, flush_interval=0.01)
-    for pid, (at, output) in zip(ids, rows, strict=True):
-        sink.log(PredictionRecord(prediction_id=pid, endpoint="churn", model="churn",
-                                  version=version, variant=variant, role=role,
-                                  inputs={"age": 30.0}, outputs=output, latency_ms=1.0,
-                                  status=status, created_at=START + at))
-    sink.close()
-    return ids
+    return log_predictions(ws.metadata, [
+        {"version": version, "variant": variant, "role": role, "inputs": {"age": 30.0},
+         "outputs": output, "status": status, "created_at": START + at}
+        for at, output in rows])
 
 
 def label(ws: Workspace, ids: list[str], labels: list[object]) -> None:

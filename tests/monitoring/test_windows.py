@@ -6,20 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import log_predictions
 from gapless import ValidationError, Workspace
 from gapless.core.schema import infer_signature
 from gapless.monitoring.windows import LatencySketch, parse_window, windows
-from gapless.serving.prediction_log import PredictionLog, PredictionRecord, new_prediction_id
 
 START = 1_700_000_000.0 - 1_700_000_000.0 % 3600  # an hour boundary
-
-
-def log_rows(ws: Workspace, rows: list[dict]) -> None:
-    log = PredictionLog(ws.metadata, flush_interval=0.01)
-    for row in rows:
-        log.log(PredictionRecord(prediction_id=new_prediction_id(), endpoint="churn",
-                                 model="churn", role="primary", **row))
-    log.close()
 
 
 def row(at: float, *, age: float | None = 30.0, plan: str = "basic", output=0,  # type: ignore[no-untyped-def]
@@ -30,7 +22,7 @@ def row(at: float, *, age: float | None = 30.0, plan: str = "basic", output=0,  
 
 
 def test_windows_cut_by_time_version_and_variant(workspace: Workspace) -> None:
-    log_rows(workspace, [row(10), row(20, status=500, output=None), row(70),
+    log_predictions(workspace.metadata, [row(10), row(20, status=500, output=None), row(70),
                          row(80, version=2, variant="canary"), row(400)])
     found = windows(workspace.metadata, "churn", window="5m", inputs=False)
     assert [(w.start - START, w.version, w.variant, w.requests) for w in found] == [
@@ -46,7 +38,7 @@ def test_windows_cut_by_time_version_and_variant(workspace: Workspace) -> None:
 def test_inputs_are_judged_against_the_training_signature(workspace: Workspace) -> None:
     training = pd.DataFrame({"age": [20.0, 40.0, 60.0], "plan": ["basic", "pro", "basic"]})
     signature = infer_signature(training, pd.Series([0, 1, 0]), problem="binary")
-    log_rows(workspace, [row(1, age=30.0), row(2, age=90.0), row(3, age=None),
+    log_predictions(workspace.metadata, [row(1, age=30.0), row(2, age=90.0), row(3, age=None),
                          row(4, age=50.0, plan="gold"), row(5, output=1)])
     (window,) = windows(workspace.metadata, "churn", window="1h", signature=signature)
     features = {f["name"]: f for f in window.to_dict()["inputs"]}

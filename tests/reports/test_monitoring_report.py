@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import log_predictions
 from gapless import Workspace
 from gapless.core.schema import infer_signature
 from gapless.monitoring.drift import data_drift
@@ -20,7 +21,6 @@ from gapless.monitoring.windows import windows
 from gapless.reports.drift import render_drift_report
 from gapless.reports.monitoring import render_monitoring_report
 from gapless.reports.render import write_html
-from gapless.serving.prediction_log import PredictionLog, PredictionRecord, new_prediction_id
 
 START = 1_700_000_000.0 - 1_700_000_000.0 % 3600  # an hour boundary
 
@@ -47,14 +47,6 @@ def open_in_chromium(render_dom, page: str, path: Path) -> dict:  # type: ignore
     found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
     assert found, "the probe did not run"
     return json.loads(html.unescape(found.group(1)))
-
-
-def log_rows(ws: Workspace, rows: list[dict]) -> None:
-    log = PredictionLog(ws.metadata, flush_interval=0.01)
-    for row in rows:
-        log.log(PredictionRecord(prediction_id=new_prediction_id(), endpoint="churn",
-                                 model="churn", role="primary", **row))
-    log.close()
 
 
 def traffic(hours: int = 3) -> list[dict]:
@@ -84,7 +76,7 @@ def training_signature():  # type: ignore[no-untyped-def]
 
 def test_windows_report_draws_every_chart_offline(workspace: Workspace, tmp_path: Path,
                                                   render_dom) -> None:  # type: ignore[no-untyped-def]
-    log_rows(workspace, traffic())
+    log_predictions(workspace.metadata, traffic())
     found = windows(workspace.metadata, "churn", window="1h", signature=training_signature())
     rows = [w.to_dict() for w in found]
     page = render_monitoring_report(rows, endpoint="churn", window="1h", period="last 7d")
@@ -130,7 +122,7 @@ def test_an_empty_period_says_so(tmp_path: Path, render_dom) -> None:  # type: i
 
 def test_the_drift_table_and_the_drift_report(workspace: Workspace, tmp_path: Path,
                                               render_dom) -> None:  # type: ignore[no-untyped-def]
-    log_rows(workspace, traffic())
+    log_predictions(workspace.metadata, traffic())
     current, capped = logged_inputs(workspace.metadata, "churn", since=START + 3600)
     assert len(current) == 120 and not capped
     assert logged_inputs(workspace.metadata, "churn", limit=50)[1]

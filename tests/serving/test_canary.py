@@ -8,11 +8,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from conftest import register_fitted
+from conftest import log_predictions, register_fitted
 from gapless import Workspace
 from gapless.serving.canary import CanaryController, state_of, variant_windows
 from gapless.serving.deployments import Guardrails, Ramp
-from gapless.serving.prediction_log import PredictionLog, PredictionRecord, new_prediction_id
 
 X = pd.DataFrame({"age": [20.0, 30, 40, 50, 60, 70]})
 y = pd.Series([0, 0, 1, 1, 0, 1])
@@ -40,14 +39,10 @@ def ws(workspace: Workspace) -> Workspace:
 
 def traffic(ws: Workspace, variant: str, labels: list, *, status: int = 200,
             latency: float = 2.0) -> None:
-    log = PredictionLog(ws.metadata, flush_interval=0.01)
-    for label in labels:
-        log.log(PredictionRecord(
-            prediction_id=new_prediction_id(), endpoint="churn", model="churn",
-            version=2 if variant == "canary" else 1, variant=variant, role="primary",
-            inputs={"age": 30.0}, outputs=None if status != 200 else label,
-            latency_ms=latency, status=status))
-    log.close()
+    log_predictions(ws.metadata, [
+        {"version": 2 if variant == "canary" else 1, "variant": variant,
+         "inputs": {"age": 30.0}, "outputs": None if status != 200 else label,
+         "latency_ms": latency, "status": status} for label in labels])
 
 
 def test_a_healthy_canary_advances_step_by_step_and_is_promoted(ws: Workspace) -> None:

@@ -208,14 +208,11 @@ def _column(name: str, reference: pd.DataFrame, current: pd.DataFrame, test: str
 def _kind(reference: pd.Series, current: pd.Series) -> tuple[Kind | None, str | None]:
     import pandas as pd
 
-    def kind_of(values: pd.Series) -> str:
-        if pd.api.types.is_bool_dtype(values):
-            return "categorical"
-        if pd.api.types.is_datetime64_any_dtype(values):
-            return "datetime"
-        if pd.api.types.is_numeric_dtype(values):
-            return "numeric"
-        return "categorical"
+    from gapless.core.schema import column_type
+
+    def kind_of(values: pd.Series) -> str:  # the signature's types, as drift compares them
+        return {"integer": "numeric", "float": "numeric", "datetime": "datetime"}.get(
+            column_type(values), "categorical")
 
     ref, cur = kind_of(reference), kind_of(current)
     if "datetime" in (ref, cur):
