@@ -134,3 +134,15 @@ def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
                                  history[-1]["created_at"])
         assert set(during) == {"primary", "canary"} and during["canary"].requests >= 30
         assert sorted(set(during["canary"].predictions)) == [0, 1]
+        # Monitoring: traffic shifted halfway is found drifting on the distorted features,
+        # and once the late labels arrive its accuracy is below the clean period's.
+        assert "12. monitor" in done.stdout
+        shifted = done.stdout.split("drift the shift brought")[1]
+        drifted = shifted.splitlines()[0]
+        assert "credit_score" in drifted and "interest_rate" in drifted, drifted
+        assert "concept drift" in done.stdout
+        assert (ws.root / "reports" / "monitoring.html").stat().st_size > 100_000
+        monitored = ws.monitor.performance("loans", window="1h",
+                                           since=history[-1]["created_at"])
+        labelled = sum(w.labelled for w in monitored.windows)
+        assert labelled > 200 and all(w.estimated_rows for w in monitored.windows)

@@ -160,6 +160,7 @@ def test_performance_prints_verdicts_per_window_and_writes_json(  # type: ignore
     # first hour: 40 labelled, 36 right; second hour: 10 labelled
     ids = log_predictions(workspace.metadata, [
         {"inputs": {"age": 30.0}, "outputs": i % 2,
+         "probabilities": ((0, 1), [0.8, 0.2] if i % 2 == 0 else [0.2, 0.8]),
          "created_at": start + (i * 60 if i < 40 else hour + i)} for i in range(50)])
     labels = [i % 2 if i % 10 else 1 - i % 2 for i in range(50)]
     record_feedback(workspace.metadata, "churn",
@@ -178,6 +179,15 @@ def test_performance_prints_verdicts_per_window_and_writes_json(  # type: ignore
     assert (first["predictions"], first["labelled"]) == (40, 40)
     assert first["metrics"]["accuracy"] == pytest.approx(0.9)
     assert [v["drifted"] for v in saved["verdicts"]] == [True, None]
+    assert [w["estimated"]["accuracy"] for w in saved["windows"]] == [pytest.approx(0.8)] * 2
+    assert [w["estimated_rows"] for w in saved["windows"]] == [40, 10]
+    estimated = runner.invoke(app, [*args, "--window", "1h", "--last", "1d", "--estimated",
+                                    "--min-value", "0.85", "--min-labelled", "10"])
+    assert estimated.exit_code == 0, estimated.output
+    assert "accuracy: drift in 2 of 2 judged windows" in estimated.output
+    bad_time = runner.invoke(app, [*args, "--calibrate-until", "yesterday"])
+    assert bad_time.exit_code != 0
+    assert "--calibrate-until 'yesterday': expected an ISO 8601 time" in str(bad_time.exception)
     plain = runner.invoke(app, args)
     assert plain.exit_code == 0 and "accuracy 0.9" in plain.output
     no_reference = runner.invoke(app, [*args, "--max-drop", "0.05"])
@@ -185,3 +195,21 @@ def test_performance_prints_verdicts_per_window_and_writes_json(  # type: ignore
     assert "the reference has no accuracy" in str(no_reference.exception)
     quiet = runner.invoke(app, ["-w", str(workspace.root), "monitor", "performance", "none"])
     assert quiet.exit_code == 0 and "no answered predictions of endpoint 'none'" in quiet.output
+
+
+def test_skew_prints_the_mismatch_rate_per_feature(workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    log_predictions(workspace.metadata, [
+        {"inputs": {"customer_id": f"c{i}", "age": float(i), "plan": "gold"}} for i in range(10)])
+    offline = tmp_path / "offline.csv"
+    pd.DataFrame({"customer_id": [f"c{i}" for i in range(8)],
+                  "age": [float(i) + (i == 3) for i in range(8)],
+                  "plan": ["gold"] * 8}).to_csv(offline, index=False)
+    out = tmp_path / "skew.json"
+    args = ["-w", str(workspace.root), "monitor", "skew", "churn", str(offline)]
+    result = runner.invoke(app, [*args, "--key", "customer_id", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "12.5%" in result.output and "8 of 10 served rows found an offline row" in result.output
+    saved = json.loads(out.read_text())
+    assert {f["name"]: f["mismatches"] for f in saved["features"]} == {"age": 1, "plan": 0}
+    missing_key = runner.invoke(app, [*args, "--key", "id"])
+    assert missing_key.exit_code != 0 and "no key column 'id'" in str(missing_key.exception)

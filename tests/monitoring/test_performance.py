@@ -68,8 +68,15 @@ def test_windows_split_by_version_and_variant_and_multiclass_is_inferred(
     main, other = performance_windows(workspace.metadata, "churn", window="1h")
     assert (main.version, main.variant, other.version, other.variant) == (1, "primary", 2,
                                                                           "canary")
-    assert main.problem == "multiclass" and main.metrics == {"accuracy": pytest.approx(2 / 3)}
-    assert other.metrics == {"accuracy": 0.0}
+    truth, predicted = ["a", "c", "c"], ["a", "b", "c"]
+    assert main.problem == "multiclass" and main.metrics == {
+        "accuracy": pytest.approx(2 / 3),
+        "macro_precision": pytest.approx(skm.precision_score(truth, predicted,
+                                                             average="macro")),
+        "macro_recall": pytest.approx(skm.recall_score(truth, predicted, average="macro",
+                                                       zero_division=0)),
+        "macro_f1": pytest.approx(skm.f1_score(truth, predicted, average="macro"))}
+    assert other.metrics["accuracy"] == 0.0 and other.metrics["macro_f1"] == 0.0
 
 
 def test_a_relabelled_prediction_uses_the_latest_label(workspace: Workspace) -> None:

@@ -17,10 +17,12 @@ from gapless import Workspace
 from gapless.core.schema import infer_signature
 from gapless.monitoring.drift import data_drift
 from gapless.monitoring.inputs import logged_inputs
+from gapless.monitoring.performance import performance_windows
 from gapless.monitoring.windows import windows
 from gapless.reports.drift import render_drift_report
 from gapless.reports.monitoring import render_monitoring_report
 from gapless.reports.render import write_html
+from gapless.serving.feedback import record_feedback
 
 START = 1_700_000_000.0 - 1_700_000_000.0 % 3600  # an hour boundary
 
@@ -63,6 +65,7 @@ def traffic(hours: int = 3) -> list[dict]:
                 "inputs": {"age": age, "plan": "gold" if hour == 2 and i % 3 == 0 else "basic",
                            "city": "x"},
                 "outputs": int(i % 3 == 0), "status": 500 if i % 20 == 0 else 200,
+                "probabilities": ((0, 1), [0.3, 0.7] if i % 3 == 0 else [0.9, 0.1]),
                 "latency_ms": float(rng.lognormal(1.0 + canary, 0.3)),
                 "version": 2 if canary else 1, "variant": "canary" if canary else "primary"})
     return rows
@@ -76,23 +79,29 @@ def training_signature():  # type: ignore[no-untyped-def]
 
 def test_windows_report_draws_every_chart_offline(workspace: Workspace, tmp_path: Path,
                                                   render_dom) -> None:  # type: ignore[no-untyped-def]
-    log_predictions(workspace.metadata, traffic())
+    ids = log_predictions(workspace.metadata, traffic())
+    record_feedback(workspace.metadata, "churn", [{"prediction_id": i, "label": n % 2}
+                                                  for n, i in enumerate(ids)])
     found = windows(workspace.metadata, "churn", window="1h", signature=training_signature())
     rows = [w.to_dict() for w in found]
-    page = render_monitoring_report(rows, endpoint="churn", window="1h", period="last 7d")
+    performance = [w.to_dict() for w in performance_windows(workspace.metadata, "churn")]
+    page = render_monitoring_report(rows, endpoint="churn", window="1h", period="last 7d",
+                                    performance=performance)
     assert "No data in this period" not in page
     for title in ("Requests per second", "Error rate", "Latency p50, p95 and p99",
                   "Share of each output class", "Missing share per input",
-                  "Share outside the training range"):
+                  "Share outside the training range", "Performance (accuracy): realized"):
         assert title in page, title
     # One line per version and variant (per quantile and class where they split).
-    for name in ("v1 primary", "v2 canary", "v1 primary p99", "v2 canary class 1"):
+    for name in ("v1 primary", "v2 canary", "v1 primary p99", "v2 canary class 1",
+                 "v1 primary realized", "v2 canary estimated"):
         assert f'"name":"{name}"' in page, name
     assert "180" in page and "v1 primary, v2 canary" in page  # the summary
     seen = open_in_chromium(render_dom, page, tmp_path / "monitoring.html")
     assert seen["errors"] == [] and seen["resources"] == []
-    # Traces drawn per chart: 2 series; x 3 quantiles; x 2 classes; 3 inputs (twice).
-    assert seen["figures"] == [2, 2, 6, 4, 3, 3], seen
+    # Traces drawn per chart: 2 series; x 3 quantiles; x 2 classes; 3 inputs (twice);
+    # x realized and estimated.
+    assert seen["figures"] == [2, 2, 6, 4, 3, 3, 4], seen
 
 
 def test_the_input_charts_show_the_worst_features_first() -> None:

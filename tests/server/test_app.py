@@ -116,3 +116,38 @@ def test_metrics_pass_promtool(ws: Workspace) -> None:
     checked = subprocess.run([promtool, "check", "metrics"], input=text, text=True,
                              capture_output=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_log_fields_keep_entity_ids_for_training_serving_skew(ws: Workspace) -> None:
+    import pandas as pd
+
+    from gapless.serving.deployments import DeploymentStore
+
+    spec = DeploymentStore(ws.metadata).get("default").spec.model_dump()
+    DeploymentStore(ws.metadata).put("default", {**spec, "log_fields": ["customer_id"]})
+    with TestClient(create_app(ws, auth=False)) as client:
+        rows = [{"age": 33, "region": "n", "customer_id": "c1"},
+                {"age": 64, "region": "s", "customer_id": "c2"},
+                {"age": 50, "region": "s"}]
+        answer = client.post("/v1/endpoints/default/predict", json={"instances": rows})
+        assert answer.status_code == 200, answer.text
+        columns = client.post("/v1/endpoints/default/predict", json={
+            "columns": ["customer_id", "age", "region"], "data": [[7, 41, "n"]]})
+        assert columns.status_code == 200, columns.text
+        nested = client.post("/v1/endpoints/default/predict", json={
+            "instances": [{"age": 3, "region": "n", "customer_id": {"id": 1}}]})
+        assert nested.status_code == 422 and nested.json()["field"] == "customer_id"
+        assert "row 0, `customer_id`: a logged field must be" in nested.json()["message"]
+    logged = {r["prediction_id"]: r["inputs"] for r in read_predictions(ws.metadata, "default")}
+    assert [logged[i] for i in answer.json()["ids"]] == [
+        {"age": 33.0, "region": "n", "customer_id": "c1"},
+        {"age": 64.0, "region": "s", "customer_id": "c2"},
+        {"age": 50.0, "region": "s", "customer_id": None}]
+    assert logged[columns.json()["ids"][0]]["customer_id"] == 7
+    offline = pd.DataFrame({"customer_id": ["c1", "c2"], "age": [33.0, 60.0],
+                            "region": ["n", "s"]})
+    report = ws.monitor.skew("default", offline, key="customer_id")
+    assert (report.served_rows, report.matched_rows) == (4, 2)
+    age = next(f for f in report.features if f.name == "age")
+    assert (age.compared, age.mismatches, age.mismatch_rate) == (2, 1, 0.5)
+    assert age.examples == [{"customer_id": "c2", "served": 64.0, "offline": 60.0}]

@@ -55,5 +55,10 @@ def test_predicts_logs_and_swaps_to_a_new_revision(engine) -> None:  # type: ign
     assert len(rows) == 6 + 4
     first = {r["prediction_id"]: r["inputs"] for r in rows if r["prediction_id"] in answer.ids}
     assert [first[i] for i in answer.ids] == X.to_dict("records")  # converted off the path
+    logged = {r["prediction_id"]: r["probabilities"] for r in rows if r["role"] == "primary"}
+    assert [logged[i] for i in answer.ids] == [  # for confidence-based estimates
+        [[0, pytest.approx(p0)], [1, pytest.approx(p1)]] for p0, p1 in answer.probabilities]
+    shadowed = [r for r in rows if r["role"] == "shadow"]
+    assert {r["probabilities"] is None for r in shadowed} == {True}
     with pytest.raises(NotFoundError, match="gapless deploy other"):
         engine.predict("other", X)

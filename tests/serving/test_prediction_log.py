@@ -118,19 +118,22 @@ def test_inputs_and_outputs_are_encoded_in_the_background(sqlite_store, open_log
     when = datetime.datetime(2024, 5, 1, 12, 30)
     good = record(inputs={"x": np.float32(0.5), "n": np.int64(7), "gap": float("nan"),
                           "at": when, "row": np.array([1.0, np.inf])},
-                  outputs=np.array([0.1, 0.9]), version=np.int64(3), status=422)
+                  outputs=np.array([0.1, 0.9]), version=np.int64(3), status=422,
+                  probabilities=((np.int64(0), np.int64(1)), np.array([0.25, 0.75])))
     assert log.log(good)
     assert log.log(record(role="canary"))  # accepted now, rejected by the writer
     assert log.log(record(prediction_id="x" * 40))
     assert log.log(record(model="churn\x00model"))  # PostgreSQL would refuse the whole batch
+    assert log.log(record(probabilities=(("no", "yes"), [0.2, 0.3, 0.5])))  # 3 for 2 classes
     assert log.flush() == 1
-    assert log.stats["rejected"] == 3 and log.stats["queue_depth"] == 0
+    assert log.stats["rejected"] == 4 and log.stats["queue_depth"] == 0
 
     (row,) = read_predictions(sqlite_store, "churn")
     assert row["inputs"] == {"x": 0.5, "n": 7, "gap": None, "at": "2024-05-01T12:30:00",
                              "row": [1.0, None]}
     assert row["outputs"] == [0.1, 0.9]
     assert (row["version"], row["status"], row["role"]) == (3, 422, "primary")
+    assert row["probabilities"] == [[0, 0.25], [1, 0.75]]
 
 
 class GatedStore:

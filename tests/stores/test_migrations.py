@@ -42,3 +42,25 @@ def test_0005_adds_alert_events_on_top_of_0004(tmp_path: Path) -> None:
                        "window_end": False, "fired_at": False, "actions_json": False,
                        "pipeline": True, "consumed_at": True}
     store.dispose()
+
+
+def test_0006_adds_prediction_probabilities_and_keeps_logged_rows(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gapless.stores.tables import metadata
+
+    store = MetadataStore(f"sqlite:///{tmp_path}/m.db", migrate=False)
+    upgrade(store, "0005")
+    store.write(lambda conn: conn.execute(sa.text(
+            "INSERT INTO predictions (prediction_id, variant, endpoint, model, version, role, "
+            "inputs_json, outputs_json, latency_ms, status, created_at) VALUES "
+            "('p1', 'v1', 'churn', 'churn', 1, 'primary', '{}', '1', 1.5, 200, 10.0)")))
+    assert upgrade(store) == "0005"
+    with store.read() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        rows = conn.execute(sa.text("SELECT prediction_id, outputs_json, probabilities_json "
+                                    "FROM predictions")).all()
+    assert [tuple(r) for r in rows] == [("p1", "1", None)]
+    store.dispose()

@@ -13,7 +13,9 @@ deploy what staging accepted to the endpoint ``loans``, start the server in proc
 port) and send it rows of the dataset, retrain the search's runner-up trial as a
 challenger and roll it out as a canary that the server's own controller ramps (10, 50,
 100 %) under guardrails until it promotes or rolls it back, and show each variant's
-numbers for the canary period.
+numbers for the canary period; finally feed the endpoint traffic that shifts halfway,
+send the outcomes late as feedback, and show the drift and the performance drop that
+monitoring finds, in the terminal and an HTML report (see ``demo_monitoring``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from gapless.cli.demo_monitoring import monitor_shift
 from gapless.cli.render import console
 
 if TYPE_CHECKING:
@@ -94,6 +97,8 @@ def demo(
             run_id = train_candidates(ws, cleaned, say=out.print)
             deployed = register_and_promote(ws, run_id, say=out.print)
             deploy_and_canary(ws, cleaned, run_id, deployed, say=out.print)
+            monitor_shift(ws, cleaned, endpoint=ENDPOINT, target=TARGET,
+                          batch_rows=BATCH_ROWS, say=out.print)
             if directory is None:
                 out.print("\n(the workspace is temporary; run `gapless demo --dir DIR` to keep it)")
     finally:

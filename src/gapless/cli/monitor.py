@@ -5,12 +5,19 @@ versions), and alert rules judged on the prediction log."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from gapless.cli.monitor_tables import show_alerts, show_drift, show_performance, show_windows
+from gapless.cli.monitor_tables import (
+    show_alerts,
+    show_drift,
+    show_performance,
+    show_skew,
+    show_windows,
+)
 from gapless.cli.render import console, open_workspace
 from gapless.core.errors import GaplessError, ValidationError
 
@@ -60,13 +67,17 @@ def report(
                                    since=since)
         if reference is not None:
             drift_dict = _period_drift(ws, endpoint, since, reference)
+        performance = (ws.monitor.performance(endpoint, window=window, since=since,
+                                              model=model).windows
+                       if html_out is not None else [])
     if html_out is not None:
         from gapless.reports.monitoring import render_monitoring_report
         from gapless.reports.render import write_html
 
         write_html(html_out, render_monitoring_report(
             [w.to_dict() for w in found], endpoint=endpoint, window=window,
-            drift=drift_dict, period=f"last {last}"))
+            drift=drift_dict, performance=[w.to_dict() for w in performance],
+            period=f"last {last}"))
     if not found:
         console().print(f"no predictions of endpoint {endpoint!r} in the last {last}")
         if html_out is not None:
@@ -110,22 +121,29 @@ def performance(
     max_value: float = typer.Option(None, "--max-value", help="Drift when an error rises "
                                     "above this."),
     min_labelled: int = typer.Option(30, "--min-labelled", help="Labels a window needs for "
-                                     "a verdict."),
+                                     "a verdict (with --estimated: rows with probabilities)."),
+    estimated: bool = typer.Option(False, "--estimated", help="Judge the performance "
+                                   "estimated from the model's confidence (no labels needed)."),
+    calibrate_until: str = typer.Option(None, "--calibrate-until", help="Calibrate the "
+                                        "estimate on the labelled predictions logged before "
+                                        "this UTC time (ISO 8601, e.g. 2026-11-20T12:00)."),
     json_out: Path = typer.Option(None, "--json", help="Write the windows and verdicts as JSON."),
 ) -> None:
     """Concept drift: ENDPOINT's accuracy (or errors) per window, per version and variant,
     on the predictions that have feedback labels, judged against the test metrics of the
-    model deployed now."""
+    model deployed now; for classifiers, beside it the performance estimated from the
+    model's confidence on every prediction, labelled or not."""
     import time
 
     from gapless.monitoring.windows import parse_window
 
+    until = _utc_time(calibrate_until, "--calibrate-until") if calibrate_until else None
     with open_workspace(ctx) as ws:
         model = _deployed(ws, {endpoint}).get(endpoint)
         found = ws.monitor.performance(
             endpoint, window=window, since=time.time() - parse_window(last), model=model,
             metric=metric, max_drop=max_drop, min_value=min_value, max_value=max_value,
-            min_labelled=min_labelled)
+            min_labelled=min_labelled, calibrate_until=until, estimated=estimated)
     if json_out is not None:
         json_out.write_text(json.dumps(found.to_dict(), indent=2), encoding="utf-8")
     if not found.windows:
@@ -134,6 +152,38 @@ def performance(
         show_performance(found, window)
     if json_out is not None:
         console().print(f"windows written to {json_out}")
+
+
+@app.command("skew")
+def skew(
+    ctx: typer.Context,
+    endpoint: str = typer.Argument(..., help="The endpoint whose logged inputs to compare."),
+    offline: str = typer.Argument(..., help="The offline values: a CSV/Parquet file or "
+                                  "NAME@VERSION."),
+    key: list[str] = typer.Option(..., "--key", help="Entity column both sides carry "
+                                  "(repeat for a compound key)."),
+    timestamp: str = typer.Option(None, "--timestamp", help="The offline event-time column: "
+                                  "compare each served row with its entity's newest offline "
+                                  "row at or before the time it was served."),
+    last: str = typer.Option("1d", "--last", help="How far back to read the log, e.g. 6h."),
+    rtol: float = typer.Option(1e-6, "--rtol", help="Relative tolerance for numbers."),
+    json_out: Path = typer.Option(None, "--json", help="Write the report as JSON."),
+) -> None:
+    """Training-serving skew: per feature, the share of ENDPOINT's served rows whose value
+    differs from the offline value of the same entity (and time)."""
+    import time
+
+    from gapless.monitoring.windows import parse_window
+
+    (frame,) = _load(ctx, offline)
+    with open_workspace(ctx) as ws:
+        found = ws.monitor.skew(endpoint, frame, key=key, timestamp=timestamp,
+                                since=time.time() - parse_window(last), rtol=rtol)
+    show_skew(found, endpoint, offline)
+    if json_out is not None:
+        json_out.write_text(json.dumps(found.to_dict(), indent=2, default=str),
+                            encoding="utf-8")
+        console().print(f"report written to {json_out}")
 
 
 @app.command("drift")
@@ -303,3 +353,17 @@ def _pairs(items: list[str], option: str, cast: Any) -> dict[str, Any]:
             raise ValidationError(f"{option} {item!r}: {value!r} is not a number") from exc
     return pairs
 
+
+
+def _utc_time(text: str, option: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time, UTC unless it names its zone."""
+    from datetime import datetime
+
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{option} {text!r}: expected an ISO 8601 time such as "
+                              "2026-11-20T12:00") from None
+    if found.tzinfo is None:
+        found = found.replace(tzinfo=UTC)
+    return found.timestamp()

@@ -37,7 +37,7 @@ def show_performance(report: Any, window: str) -> None:
                 for v in report.verdicts}
     base = report.reference.get(report.metric)
     table = Table("window (UTC)", "version", "variant", "predictions", "labelled",
-                  "metrics", "verdict",
+                  "metrics", "estimated (no labels)", "verdict",
                   title=f"{report.endpoint}, performance per {window}"
                   + (f"; reference {report.model} {report.metric} {number(base)}"
                      if report.model else ""))
@@ -49,6 +49,7 @@ def show_performance(report: Any, window: str) -> None:
         table.add_row(_utc(w.start), str(w.version), w.variant, str(w.predictions),
                       f"{w.labelled} ({w.coverage:.0%})",
                       ", ".join(f"{k} {number(v)}" for k, v in w.metrics.items()) or "-",
+                      ", ".join(f"{k} {number(v)}" for k, v in w.estimated.items()) or "-",
                       shown)
     out = console()
     out.print(table)
@@ -56,6 +57,26 @@ def show_performance(report: Any, window: str) -> None:
         judged = [v for v in report.verdicts if v.drifted is not None]
         out.print(f"{report.metric}: drift in {len(report.drifted)} of {len(judged)} judged "
                   "windows")
+
+
+def show_skew(report: Any, endpoint: str, offline: str) -> None:
+    table = Table("feature", "compared", "mismatches", "rate", "missing served/offline",
+                  "example", title=f"skew of {endpoint}'s served inputs against {offline} "
+                  f"by {', '.join(report.key)}")
+    for f in sorted(report.features, key=lambda f: -(f.mismatch_rate or 0.0)):
+        rate = f.mismatch_rate
+        shown = "-" if rate is None else f"[red]{rate:.1%}[/]" if rate else "0%"
+        example = (f"served {f.examples[0]['served']!r}, offline {f.examples[0]['offline']!r}"
+                   if f.examples else "")
+        table.add_row(f.name, f"{f.compared:,}", f"{f.mismatches:,}", shown,
+                      f"{f.served_missing}/{f.offline_missing}", example)
+    for name, why in report.not_compared.items():
+        table.add_row(name, "-", "-", "-", "-", f"not compared: {why}")
+    out = console()
+    out.print(table)
+    out.print(f"{report.matched_rows:,} of {report.served_rows:,} served rows found an "
+              "offline row" + (f"; {report.unmatched_rows:,} did not" if report.unmatched_rows
+                               else ""))
 
 
 def show_drift(report: Any, reference: str, current: str) -> None:

@@ -29,17 +29,27 @@ class Monitor:
         return windows(self.metadata, endpoint, window=window, since=since, until=until,
                        signature=signature, inputs=inputs)
 
+    def last_logged_at(self, *endpoints: str) -> float | None:
+        """When the newest prediction of any of ``endpoints`` was logged; None if never."""
+        from gapless.monitoring.windows import last_logged_at
+
+        return last_logged_at(self.metadata, list(endpoints))
+
     def performance(self, endpoint: str, *, window: str | float = "1h",
                     since: float | None = None, until: float | None = None,
                     model: str | None = None, metric: str | None = None,
                     max_drop: float | None = None, min_value: float | None = None,
                     max_value: float | None = None, min_labelled: int = 30,
-                    problem: str | None = None, positive_label: Any = None) -> Any:
+                    problem: str | None = None, positive_label: Any = None,
+                    calibrate_until: float | None = None, estimated: bool = False) -> Any:
         """Concept drift of ``endpoint``: :func:`gapless.monitoring.performance.
         performance_windows`, each judged by :func:`~gapless.monitoring.performance.
         concept_drift` when a bound is given. ``model`` (NAME@VERSION, e.g. the deployed
         one) supplies the reference (its registered ``test_`` metrics) and, unless given,
-        the problem; ``metric`` defaults to accuracy (classification) or mae (regression)."""
+        the problem; ``metric`` defaults to accuracy (classification) or mae (regression).
+        Classifiers with logged probabilities also get metrics estimated without labels
+        (calibrated on the labelled rows before ``calibrate_until`` when given);
+        ``estimated`` judges those instead of the realized ones."""
         from gapless.monitoring.performance import (
             PerformanceReport,
             concept_drift,
@@ -59,13 +69,15 @@ class Monitor:
                 problem = output["problem"]
         found = performance_windows(self.metadata, endpoint, window=window, since=since,
                                     until=until, problem=problem,
-                                    positive_label=positive_label)
+                                    positive_label=positive_label,
+                                    calibrate_until=calibrate_until)
         kind = found[0].problem if found else problem
         metric = metric or ("mae" if kind == "regression" else "accuracy")
         judged = (max_drop, min_value, max_value) != (None, None, None)
         verdicts = (concept_drift(found, reference, metric=metric, min_labelled=min_labelled,
                                   max_drop=max_drop, min_value=min_value,
-                                  max_value=max_value) if judged else [])
+                                  max_value=max_value, estimated=estimated)
+                    if judged else [])
         return PerformanceReport(endpoint, metric, reference, found, verdicts, model)
 
     def alerts(self, rules: Any, *, now: float | None = None,
@@ -93,6 +105,51 @@ class Monitor:
         from gapless.monitoring.drift import data_drift
 
         return data_drift(self._frame(reference), self._frame(current), **options)
+
+    def drift_windows(self, endpoint: str, reference: Any = None, *, model: str | None = None,
+                      window: str | float = "1h", since: float | None = None,
+                      until: float | None = None, **options: Any) -> list[Any]:
+        """:func:`gapless.monitoring.drift_windows.drift_windows` of ``endpoint``: drift
+        of its logged inputs per window, in bounded memory. ``reference``: a DataFrame or
+        dataset version (``NAME@VERSION``); by default the training dataset recorded in
+        the lineage of ``model`` (NAME@VERSION). With a model that has a signature, only
+        its input features are judged (so the target column is left out)."""
+        from gapless.core.errors import ValidationError
+        from gapless.core.schema import Signature
+        from gapless.monitoring.drift_windows import drift_windows
+
+        version = self.models.get(model) if model is not None else None
+        if reference is None:
+            if version is None:
+                raise ValidationError(f"drift windows of endpoint {endpoint!r}: no reference; "
+                                      "pass reference= (a DataFrame or NAME@VERSION of a "
+                                      "dataset) or model= (NAME@VERSION, whose training "
+                                      "dataset is used)")
+            reference = version.lineage.get("dataset")
+            if not reference:
+                raise ValidationError(f"model {version.ref} records no training dataset in "
+                                      "its lineage; pass reference= (a DataFrame or "
+                                      "NAME@VERSION of a dataset)")
+        frame = self._frame(str(reference) if not hasattr(reference, "columns")
+                            else reference)
+        if version is not None and version.signature and options.get("columns") is None:
+            inputs = set(Signature.from_dict(version.signature).names)
+            options["columns"] = [str(c) for c in frame.columns if str(c) in inputs]
+        return drift_windows(self.metadata, endpoint, frame, window=window, since=since,
+                             until=until, **options)
+
+    def skew(self, endpoint: str, offline: Any, *, key: str | list[str],
+             timestamp: str | None = None, since: float | None = None,
+             until: float | None = None, **options: Any) -> Any:
+        """Training-serving skew of ``endpoint``: :func:`gapless.monitoring.skew.
+        training_serving_skew` of the inputs it logged in ``[since, until)`` (newest
+        200,000 at most) against ``offline`` (a DataFrame or dataset ``NAME@VERSION``)."""
+        from gapless.monitoring.inputs import logged_inputs
+        from gapless.monitoring.skew import training_serving_skew
+
+        served, _ = logged_inputs(self.metadata, endpoint, since=since, until=until, when=True)
+        return training_serving_skew(served, self._frame(offline), key=key,
+                                     timestamp=timestamp, **options)
 
     def _frame(self, sample: Any) -> Any:
         return self.data.load(sample) if isinstance(sample, str) else sample

@@ -25,23 +25,28 @@ STREAM_ROWS = 20_000
 
 
 def logged_inputs(store: MetadataStore, endpoint: str, *, since: float | None = None,
-                  until: float | None = None,
-                  limit: int = ROW_LIMIT) -> tuple[pd.DataFrame, bool]:
+                  until: float | None = None, limit: int = ROW_LIMIT,
+                  when: bool = False) -> tuple[pd.DataFrame, bool]:
     """The logged inputs of ``endpoint``'s primary predictions in ``[since, until)``, one
     row per request (records that are not a mapping of feature to value are skipped),
-    and whether ``limit`` cut the period (then the newest ``limit`` rows are kept)."""
+    and whether ``limit`` cut the period (then the newest ``limit`` rows are kept).
+    ``when``: index the rows by prediction id and add the time each was logged as the
+    column ``logged_at`` (seconds since the epoch)."""
     import pandas as pd
 
     if limit < 1:
         raise ValidationError(f"limit: expected a positive number of rows, got {limit!r}")
     p = predictions
-    stmt = sa.select(p.c.inputs_json).where(p.c.endpoint == endpoint, p.c.role == "primary")
+    stmt = sa.select(p.c.inputs_json, p.c.prediction_id, p.c.created_at).where(
+        p.c.endpoint == endpoint, p.c.role == "primary")
     if since is not None:
         stmt = stmt.where(p.c.created_at >= since)
     if until is not None:
         stmt = stmt.where(p.c.created_at < until)
     stmt = stmt.order_by(p.c.created_at.desc()).limit(limit + 1)
     records: list[dict[str, object]] = []
+    ids: list[str] = []
+    times: list[float] = []
     seen = 0
     with store.read() as conn:
         result = conn.execution_options(yield_per=STREAM_ROWS).execute(stmt)
@@ -53,5 +58,12 @@ def logged_inputs(store: MetadataStore, endpoint: str, *, since: float | None = 
                 value = json.loads(row.inputs_json)
                 if isinstance(value, dict):
                     records.append(value)
-    records.reverse()  # oldest first, as logged
-    return pd.DataFrame.from_records(records), seen > limit
+                    ids.append(row.prediction_id)
+                    times.append(row.created_at)
+    for found in (records, ids, times):
+        found.reverse()  # oldest first, as logged
+    frame = pd.DataFrame.from_records(records)
+    if when:
+        frame.index = pd.Index(ids, name="prediction_id")
+        frame["logged_at"] = times
+    return frame, seen > limit

@@ -11,7 +11,15 @@ of the prediction's ``created_at``, aligned to the epoch like
 * classification (``binary``/``multiclass``, or inferred when every label and output is
   text, a boolean or an integer): ``accuracy``; for binary also ``precision``,
   ``recall`` and ``f1`` of the positive class (the larger label, or ``positive_label``);
+  for multiclass ``macro_precision``, ``macro_recall`` and ``macro_f1`` (the unweighted
+  mean over the classes among the labels and predictions, as scikit-learn's ``macro``);
 * regression: ``mae``, ``rmse`` and ``mean_error`` (prediction minus truth: the bias).
+
+For classifiers whose probabilities were logged, each window also carries the same
+metrics **estimated without labels** from the model's confidence (every row counts, not
+only labelled ones; see :mod:`gapless.monitoring.estimated`), optionally calibrated on the
+labelled rows logged before ``calibrate_until``; shown beside the realized ones, they
+warn of a drop while labels are still on their way.
 
 The log is streamed and each window keeps only counts (a confusion table, or sums of
 errors), so memory does not grow with the number of rows. :func:`concept_drift` then
@@ -29,12 +37,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from gapless.core.errors import ValidationError
+from gapless.monitoring.estimated import (
+    Calibration,
+    CalibrationTally,
+    ConfidenceTally,
+    expected_confusion,
+)
 from gapless.monitoring.windows import parse_window, stream_rows
 from gapless.stores.sql import MetadataStore
 from gapless.stores.tables import feedback, predictions
 
 PROBLEMS = ("binary", "multiclass", "regression")
-HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1")
+HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "macro_precision",
+                    "macro_recall", "macro_f1")
 LOWER_IS_BETTER = ("mae", "rmse", "mean_error")  # mean_error: judged by its size
 METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER
 
@@ -49,6 +64,7 @@ class _Tally:
     error: float = 0.0
     absolute: float = 0.0
     squared: float = 0.0
+    confidence: ConfidenceTally = field(default_factory=ConfidenceTally)
 
 
 @dataclass
@@ -67,6 +83,9 @@ class PerformanceWindow:
     problem: str | None = None
     positive_label: Any = None
     metrics: dict[str, float] = field(default_factory=dict)
+    estimated_rows: int = 0  # rows with logged probabilities, labelled or not
+    estimated: dict[str, float] = field(default_factory=dict)
+    calibrated_on: int | None = None  # labelled rows the estimate was calibrated on
 
     @property
     def coverage(self) -> float | None:
@@ -78,7 +97,9 @@ class PerformanceWindow:
                 "version": self.version, "variant": self.variant,
                 "predictions": self.predictions, "labelled": self.labelled,
                 "scored": self.scored, "coverage": self.coverage, "problem": self.problem,
-                "positive_label": self.positive_label, "metrics": dict(self.metrics)}
+                "positive_label": self.positive_label, "metrics": dict(self.metrics),
+                "estimated_rows": self.estimated_rows, "estimated": dict(self.estimated),
+                "calibrated_on": self.calibrated_on}
 
 
 @dataclass(frozen=True)
@@ -125,18 +146,21 @@ class PerformanceReport:
 
 def performance_windows(store: MetadataStore, endpoint: str, *, window: str | float = "1h",
                         since: float | None = None, until: float | None = None,
-                        problem: str | None = None,
-                        positive_label: Any = None) -> list[PerformanceWindow]:
+                        problem: str | None = None, positive_label: Any = None,
+                        calibrate_until: float | None = None) -> list[PerformanceWindow]:
     """The endpoint's labelled performance per window, oldest first (see the module
     docstring). ``problem``: binary, multiclass or regression (default: inferred from the
     labels and outputs); ``positive_label``: the positive class of a binary problem
-    (default: the larger of the labels seen)."""
+    (default: the larger of the labels seen); ``calibrate_until``: calibrate the estimate
+    without labels on the labelled rows logged before this time (default: trust the
+    model's probabilities as they are)."""
     if problem is not None and problem not in PROBLEMS:
         raise ValidationError(f"problem {problem!r}: expected one of {', '.join(PROBLEMS)} "
                               "or None to infer it from the labels")
     seconds = parse_window(window)
     found: dict[tuple[int, int, str], tuple[PerformanceWindow, _Tally]] = {}
     numeric_seen = False  # a float among the labels or outputs: regression, unless told
+    calibration = CalibrationTally()
     for chunk in _stream(store, endpoint, since, until):
         for row in chunk:
             key = (math.floor(row.created_at / seconds), row.version, row.variant)
@@ -146,10 +170,24 @@ def performance_windows(store: MetadataStore, endpoint: str, *, window: str | fl
                                                         key[1], key[2]), _Tally())
             target, tally = entry
             target.predictions += 1
+            output = None
+            if row.probabilities_json is not None and problem != "regression" and not (
+                    problem is None and numeric_seen):
+                output = json.loads(row.outputs_json)
+                pairs = _pairs(row.probabilities_json) if _is_label(output) else None
+                if pairs:
+                    tally.confidence.add(_label_key(output), pairs)
+                    if (row.label_json is not None and calibrate_until is not None
+                            and row.created_at < calibrate_until):
+                        truth = json.loads(row.label_json)
+                        if _is_label(truth):
+                            calibration.add(_label_key(truth), pairs)
             if row.label_json is None:
                 continue
             target.labelled += 1
-            truth, output = json.loads(row.label_json), json.loads(row.outputs_json)
+            truth = json.loads(row.label_json)
+            if output is None:
+                output = json.loads(row.outputs_json)
             if _is_number(truth) and _is_number(output):
                 tally.count += 1
                 difference = float(output) - float(truth)
@@ -162,18 +200,21 @@ def performance_windows(store: MetadataStore, endpoint: str, *, window: str | fl
                 numeric_seen = True
                 for _, other in found.values():
                     other.confusion.clear()  # bounded memory: floats are not classes
+                    other.confidence = ConfidenceTally()
                 continue
             if _is_label(truth) and _is_label(output):
                 pair = (_label_key(truth), _label_key(output))
                 tally.confusion[pair] = tally.confusion.get(pair, 0) + 1
     kind = problem or ("regression" if numeric_seen else None)
+    classes = {k for _, tally in found.values()
+               for pair in (*tally.confusion, *tally.confidence.counts) for k in pair}
     if kind is None:
-        classes = {k for _, tally in found.values() for pair in tally.confusion for k in pair}
         kind = "binary" if len(classes) <= 2 else "multiclass"
     positive = None
     if kind == "binary":
         positive = (_label_key(positive_label) if positive_label is not None
-                    else _larger({k for _, t in found.values() for p in t.confusion for k in p}))
+                    else _larger(classes))
+    calibrated: Calibration | None = calibration.fit() if calibration.rows else None
     out = []
     for key in sorted(found):
         target, tally = found[key]
@@ -185,19 +226,25 @@ def performance_windows(store: MetadataStore, endpoint: str, *, window: str | fl
             target.scored = sum(tally.confusion.values())
             target.positive_label = None if positive is None else json.loads(positive)
             target.metrics = _classification(tally.confusion, positive)
+            target.estimated_rows = tally.confidence.rows
+            if tally.confidence.rows:
+                target.estimated = _classification(
+                    expected_confusion(tally.confidence, calibrated), positive)
+                target.calibrated_on = calibrated.rows if calibrated else None
         out.append(target)
     return out
 
 
 def concept_drift(windows: Sequence[PerformanceWindow], reference: Mapping[str, float], *,
                   metric: str, min_labelled: int = 30, max_drop: float | None = None,
-                  min_value: float | None = None,
-                  max_value: float | None = None) -> list[PerformanceVerdict]:
+                  min_value: float | None = None, max_value: float | None = None,
+                  estimated: bool = False) -> list[PerformanceVerdict]:
     """Judge each window's ``metric``: drifted when it is worse than ``reference[metric]``
-    by more than ``max_drop`` (lower for accuracy, precision, recall, f1; higher for mae,
-    rmse; larger in size for mean_error), below ``min_value`` (scores) or above
-    ``max_value`` (errors). Windows with fewer than ``min_labelled`` scored labels get no
-    verdict, and say so."""
+    by more than ``max_drop`` (lower for the scores; higher for mae, rmse; larger in size
+    for mean_error), below ``min_value`` (scores) or above ``max_value`` (errors). Windows
+    with fewer than ``min_labelled`` scored labels get no verdict, and say so.
+    ``estimated``: judge the metric estimated without labels instead (classifiers with
+    logged probabilities; ``min_labelled`` then counts the rows it was estimated from)."""
     if metric not in METRICS:
         raise ValidationError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
     if max_drop is None and min_value is None and max_value is None:
@@ -215,14 +262,14 @@ def concept_drift(windows: Sequence[PerformanceWindow], reference: Mapping[str, 
         known = ", ".join(sorted(reference)) or "none"
         raise ValidationError(f"max_drop {max_drop}: the reference has no {metric} (it has: "
                               f"{known}); pick a metric it has, or judge by a fixed bound")
-    return [_judge(w, metric, base, lower, min_labelled, max_drop, min_value, max_value)
-            for w in windows]
+    return [_judge(w, metric, base, lower, min_labelled, max_drop, min_value, max_value,
+                   estimated) for w in windows]
 
 
 def _judge(window: PerformanceWindow, metric: str, base: float | None, lower: bool,
            min_labelled: int, max_drop: float | None, min_value: float | None,
-           max_value: float | None) -> PerformanceVerdict:
-    value = window.metrics.get(metric)
+           max_value: float | None, estimated: bool) -> PerformanceVerdict:
+    value = (window.estimated if estimated else window.metrics).get(metric)
     drop = None
     if value is not None and base is not None:
         if metric == "mean_error":
@@ -233,10 +280,15 @@ def _judge(window: PerformanceWindow, metric: str, base: float | None, lower: bo
     def verdict(drifted: bool | None, reason: str) -> PerformanceVerdict:
         return PerformanceVerdict(window, metric, value, base, drop, drifted, reason)
 
-    if window.scored < min_labelled:
+    if estimated and window.estimated_rows < min_labelled:
+        return verdict(None, f"{window.estimated_rows} rows with probabilities, fewer than "
+                             f"{min_labelled}")
+    if not estimated and window.scored < min_labelled:
         return verdict(None, f"{window.scored} scored labels, fewer than {min_labelled}")
     if value is None:
-        return verdict(None, f"{metric} is not measured for {window.problem}")
+        what = "estimated" if estimated else "measured"
+        return verdict(None, f"{metric} is not {what} for {window.problem}"
+                       + (" (no probabilities logged)" if estimated else ""))
     size = abs(value) if metric == "mean_error" else value
     reasons = []
     if min_value is not None and value < min_value:
@@ -260,10 +312,20 @@ def _stream(store: MetadataStore, endpoint: str, since: float | None,
     source = (p.outerjoin(latest, latest.c.prediction_id == p.c.prediction_id)
               .outerjoin(fb, fb.c.id == latest.c.id))
     stmt = (sa.select(p.c.created_at, p.c.version, p.c.variant, p.c.outputs_json,
-                      fb.c.label_json)
+                      p.c.probabilities_json, fb.c.label_json)
             .select_from(source)
             .where(p.c.endpoint == endpoint, p.c.role == "primary", p.c.status == 200))
     yield from stream_rows(store, stmt, since, until)
+
+
+def _pairs(text: str) -> list[tuple[str, float]] | None:
+    """Logged ``[[label, p], ...]`` as (label key, probability); None when malformed."""
+    try:
+        found = [(_label_key(label), float(p)) for label, p in json.loads(text)
+                 if _is_label(label)]
+    except (TypeError, ValueError):
+        return None
+    return found if all(0.0 <= p <= 1.0 for _, p in found) else None
 
 
 def _is_number(value: Any) -> bool:
@@ -308,7 +370,7 @@ def _classification(confusion: Mapping[tuple[str, str], int],
         return {}
     metrics = {"accuracy": sum(n for (t, o), n in confusion.items() if t == o) / total}
     if positive is None:
-        return metrics
+        return {**metrics, **_macro(confusion)}
     tp = sum(n for (t, o), n in confusion.items() if t == positive and o == positive)
     predicted = sum(n for (_, o), n in confusion.items() if o == positive)
     actual = sum(n for (t, _), n in confusion.items() if t == positive)
@@ -316,3 +378,17 @@ def _classification(confusion: Mapping[tuple[str, str], int],
     recall = tp / actual if actual else 0.0
     f1 = 2 * tp / (predicted + actual) if predicted + actual else 0.0
     return {**metrics, "precision": precision, "recall": recall, "f1": f1}
+
+
+def _macro(confusion: Mapping[tuple[str, str], float]) -> dict[str, float]:
+    classes = {k for pair in confusion for k in pair}
+    precision, recall, f1 = [], [], []
+    for label in classes:
+        tp = confusion.get((label, label), 0)
+        predicted = sum(n for (_, o), n in confusion.items() if o == label)
+        actual = sum(n for (t, _), n in confusion.items() if t == label)
+        precision.append(tp / predicted if predicted else 0.0)
+        recall.append(tp / actual if actual else 0.0)
+        f1.append(2 * tp / (predicted + actual) if predicted + actual else 0.0)
+    return {"macro_precision": sum(precision) / len(classes),
+            "macro_recall": sum(recall) / len(classes), "macro_f1": sum(f1) / len(classes)}

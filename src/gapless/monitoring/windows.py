@@ -206,6 +206,14 @@ def _stream(store: MetadataStore, endpoint: str, since: float | None, until: flo
     yield from stream_rows(store, stmt, since, until)
 
 
+def last_logged_at(store: MetadataStore, endpoints: list[str]) -> float | None:
+    """When the newest prediction of any of ``endpoints`` was logged; None if never."""
+    p = predictions
+    with store.read() as conn:
+        return conn.execute(sa.select(sa.func.max(p.c.created_at))
+                            .where(p.c.endpoint.in_(endpoints))).scalar()
+
+
 def stream_rows(store: MetadataStore, stmt: Any, since: float | None,
                 until: float | None) -> Iterator[list[Any]]:
     """The rows of ``stmt`` (a select over ``predictions``) made in ``[since, until)``,

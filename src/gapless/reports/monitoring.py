@@ -24,11 +24,14 @@ DASHES = {"p50": "solid", "p95": "dash", "p99": "dot"}
 
 def render_monitoring_report(windows: list[dict[str, Any]], *, endpoint: str, window: str,
                              drift: Mapping[str, Any] | None = None,
+                             performance: list[dict[str, Any]] | None = None,
                              title: str | None = None, period: str | None = None) -> str:
     """The complete, self-contained HTML page for ``windows`` of ``endpoint`` (each a
     ``Window.to_dict()``, any order); ``window`` names their length (``5m``), ``period``
-    the span read (``last 1d``); with ``drift``, a drift table of the period's inputs.
-    An empty ``windows`` gives a page that says there was no data in the period."""
+    the span read (``last 1d``); with ``drift``, a drift table of the period's inputs;
+    with ``performance`` (``PerformanceWindow.to_dict()`` each), the realized metric per
+    window beside the one estimated without labels. An empty ``windows`` gives a page
+    that says there was no data in the period."""
     rows = sorted(windows, key=lambda w: (w["start"], w["version"], w["variant"]))
     charts = []
     if rows:
@@ -42,6 +45,7 @@ def render_monitoring_report(windows: list[dict[str, Any]], *, endpoint: str, wi
             _input_chart(rows, "missing_share", "Missing share per input"),
             _input_chart(rows, "outside_share",
                          "Share outside the training range (or unseen categories) per input"),
+            _performance_chart(performance or []),
         ) if c is not None]
     return render(
         "monitoring.html.j2",
@@ -104,6 +108,24 @@ def _output_chart(series: Mapping[str, list[dict[str, Any]]]) -> dict[str, str] 
     if any(w["outputs"]["mean"] is not None for w in everything):
         return _line_chart("Mean output", series, lambda w: w["outputs"]["mean"], "mean")
     return None
+
+
+def _performance_chart(windows: list[dict[str, Any]]) -> dict[str, str] | None:
+    """Accuracy (or MAE) per window: realized from labels, solid; estimated from the
+    model's confidence, dashed; one pair per version and variant."""
+    rows = sorted(windows, key=lambda w: (w["start"], w["version"], w["variant"]))
+    metric = "mae" if any(w["problem"] == "regression" for w in rows) else "accuracy"
+    series = _series(rows)
+    traces = [{**_trace(f"{name} {label}", ws, lambda w, key=key: w[key].get(metric)),
+               "line": {"dash": dash}}
+              for name, ws in series.items()
+              for key, label, dash in (("metrics", "realized", "solid"),
+                                       ("estimated", "estimated", "dash"))
+              if any(w[key].get(metric) is not None for w in ws)]
+    if not traces:
+        return None
+    return _chart(f"Performance ({metric}): realized from labels, estimated from confidence",
+                  traces, metric)
 
 
 def _input_chart(rows: list[dict[str, Any]], key: str, title: str) -> dict[str, str] | None:

@@ -162,8 +162,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
             if first.inputs is None:
                 raise RequestError(f"{first.ref} has no signature; register it from a "
                                    "training run so requests can be checked", status=409)
-            frame, key, probabilities = parse(await request.body(), first.inputs,
-                                              spec.unknown_categories)
+            frame, key, probabilities = parse(await request.body(), first.inputs, spec)
             result = await engine().predict_async(endpoint, frame, key=key,
                                                   probabilities=probabilities)
             version, variant = str(result.model.version.version), result.variant
@@ -186,9 +185,10 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         [[...]]}``, optional ``key``/``keys`` for sticky routing."""
         from gapless.server.protocols.native import format_native, parse_native
 
-        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, str | None, bool]:
+        def parse(body: bytes, inputs: Any, spec: Any) -> tuple[Any, str | None, bool]:
             parsed = parse_native(body, inputs, max_bytes=max_body_bytes,
-                                  unknown_categories=unknown)
+                                  unknown_categories=spec.unknown_categories,
+                                  log_fields=spec.log_fields)
             return parsed.frame, parsed.keys[0] if parsed.keys else None, True
 
         def answer(result: Any) -> Response:
@@ -218,9 +218,10 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         endpoint = DEFAULT_ENDPOINT if DEFAULT_ENDPOINT in names or len(names) != 1 \
             else names[0]
 
-        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, None, bool]:
+        def parse(body: bytes, inputs: Any, spec: Any) -> tuple[Any, None, bool]:
             return parse_mlflow(body, request.headers.get("content-type"), inputs,
-                                max_bytes=max_body_bytes, unknown_categories=unknown), None, False
+                                max_bytes=max_body_bytes,
+                                unknown_categories=spec.unknown_categories), None, False
 
         try:
             return await serve(endpoint, request, parse,
@@ -279,9 +280,9 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
 
         parsed: dict[str, Any] = {}
 
-        def parse(body: bytes, inputs: Any, unknown: str) -> tuple[Any, None, bool]:
+        def parse(body: bytes, inputs: Any, spec: Any) -> tuple[Any, None, bool]:
             infer = parse_infer(body, request.headers, inputs, max_bytes=max_body_bytes,
-                                unknown_categories=unknown)
+                                unknown_categories=spec.unknown_categories)
             parsed["request"], parsed["inputs"] = infer, inputs
             wanted = infer.outputs_requested
             return infer.frame, None, wanted is None or PROBABILITIES in wanted
@@ -343,4 +344,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         applied = deployments.put(name, spec, reason=reason, expected_revision=expected)
         return {"endpoint": name, "revision": applied.revision}
 
+    from gapless.ui import mount_dashboard
+
+    mount_dashboard(app, workspace, need, auth=auth)  # GET /ui, /ui/endpoints/{name}, /ui/api/...
     return app

@@ -17,7 +17,7 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -67,6 +67,11 @@ class DeploymentSpec(BaseModel):
     ramp: Ramp | None = None
     canary: str | None = None  # the variant a ramp moves; default: the second primary
     unknown_categories: Literal["reject", "pass"] = "reject"
+    # Request fields no signature reads that the prediction log keeps beside the inputs
+    # (entity ids such as customer_id), for training-serving skew checks and joins.
+    # Native protocol only; each value a JSON scalar.
+    log_fields: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]] = \
+        Field(default_factory=list, max_length=16)
 
     @model_validator(mode="after")
     def _consistent(self) -> DeploymentSpec:

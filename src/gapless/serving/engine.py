@@ -185,7 +185,8 @@ class Engine:
         from gapless.serving.prediction_log import new_prediction_id
 
         ids = [new_prediction_id() for _ in range(len(frame))]
-        self._log(endpoint, variant, model, ids, frame, predictions, latency, "primary")
+        self._log(endpoint, variant, model, ids, frame, predictions, latency, "primary",
+                  probabilities=probabilities)
         for shadow in live.deployment.spec.variants if shadows else ():
             if shadow.role == "shadow":
                 self._shadows.submit(self._run_shadow, endpoint, shadow,
@@ -206,19 +207,21 @@ class Engine:
 
     def _log(self, endpoint: str, variant: Variant, model: LoadedModel, ids: list[str],
              frame: Any, predictions: Any, latency: float, role: str, *,
-             status: int = 200) -> None:
+             status: int = 200, probabilities: Any = None) -> None:
         if self.log is None:
             return
         from gapless.serving.prediction_log import PredictionRecord
 
         now = time.time()
         rows = _RowsOf(frame)
+        classes = model.classes if probabilities is not None else None
         for index, prediction_id in enumerate(ids):
             self.log.log(PredictionRecord(
                 prediction_id=prediction_id, endpoint=endpoint, model=model.version.model,
                 version=model.version.version, variant=variant.name, role=role,
                 inputs=rows.row(index), outputs=_plain(predictions[index]),
-                latency_ms=latency, status=status, created_at=now))
+                latency_ms=latency, status=status, created_at=now,
+                probabilities=None if classes is None else (classes, probabilities[index])))
 
     def close(self) -> None:
         self._shadows.shutdown(wait=True)

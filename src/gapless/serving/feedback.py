@@ -128,6 +128,8 @@ def _prediction(row: Any, with_labels: bool) -> dict[str, Any]:
                                      "role", "latency_ms", "status", "created_at")}
     out["inputs"] = json.loads(row["inputs_json"])
     out["outputs"] = json.loads(row["outputs_json"])
+    found = row["probabilities_json"]
+    out["probabilities"] = None if found is None else json.loads(found)
     if with_labels:
         label = row["label_json"]
         out["label"] = None if label is None else json.loads(label)

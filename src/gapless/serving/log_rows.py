@@ -53,7 +53,16 @@ def encode_row(record: PredictionRecord) -> dict[str, Any]:
     # reference to its frame instead of converting rows while the caller waits.
     row["inputs_json"] = to_json(inputs() if callable(inputs) else inputs)
     row["outputs_json"] = to_json(record.outputs)
+    row["probabilities_json"] = (None if record.probabilities is None
+                                 else to_json(_pairs(*record.probabilities)))
     return row
+
+
+def _pairs(classes: Any, values: Any) -> list[list[Any]]:
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
+    if len(values) != len(classes):
+        raise ValueError(f"probabilities: {len(values)} values for {len(classes)} classes")
+    return [[label, value] for label, value in zip(classes, values, strict=True)]
 
 
 def _storable(text: str) -> bool:

@@ -95,6 +95,9 @@ class PredictionRecord:
     latency_ms: float
     status: int = 200  # the HTTP status the request earned
     created_at: float = field(default_factory=time.time)
+    # A classifier's (classes, this row's probabilities), when they were computed; stored
+    # as [[label, p], ...] for performance estimated without labels.
+    probabilities: Any = None
 
 
 class PredictionLog:

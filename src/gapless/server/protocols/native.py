@@ -16,6 +16,10 @@ row is what gets a prediction id, a variant and a logged prediction; a strategy 
 routes whole requests uses the first key (all equal when ``"key"`` was sent). Any other
 top-level field is an error, so a misspelt ``"instance"`` or ``"kyes"`` is not ignored.
 
+Fields a row carries that the signature does not read are ignored, except those the
+deployment names in ``log_fields`` (entity ids such as ``customer_id``): each must be a
+JSON scalar, and it goes to the prediction log beside the inputs, never to the model.
+
 Response (:func:`format_native`), arrays aligned with the request's rows::
 
     {"model": "churn@3", "variant": "challenger",
@@ -54,7 +58,8 @@ class NativeRequest:
 
 
 def parse_native(body: bytes, signature: Signature | InputSpec, *, max_bytes: int,
-                 unknown_categories: str = "reject") -> NativeRequest:
+                 unknown_categories: str = "reject",
+                 log_fields: Sequence[str] = ()) -> NativeRequest:
     """The frame and keys of a native request body.
 
     Raises :class:`RequestError`: 413 when ``body`` is longer than ``max_bytes``; 400 when
@@ -86,7 +91,30 @@ def parse_native(body: bytes, signature: Signature | InputSpec, *, max_bytes: in
     else:
         raise RequestError("the request has no rows: send `instances` (a list of objects), "
                            "or `columns` and `data` (a list of rows)", status=400)
+    keep = [name for name in log_fields if name not in frame.columns]
+    if keep:
+        frame = _with_log_fields(frame, payload, keep)
     return NativeRequest(frame, _keys(payload, len(frame)))
+
+
+def _with_log_fields(frame: pd.DataFrame, payload: dict[str, Any],
+                     names: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with the ``names`` columns added from the request's rows (None where a
+    row lacks one); the engine hands the model only its signature's columns."""
+    if "instances" in payload:
+        rows = payload["instances"]
+        columns = {name: [row.get(name) for row in rows] for name in names}
+    else:
+        index = {name: i for i, name in enumerate(payload["columns"])}
+        columns = {name: [row[index[name]] if name in index else None
+                          for row in payload["data"]] for name in names}
+    for name, values in columns.items():
+        for row, value in enumerate(values):
+            if not (value is None or isinstance(value, str | int | float | bool)):
+                raise RequestError(f"row {row}, `{name}`: a logged field must be a string, "
+                                   f"number or boolean, got {_kind(value)}", status=422,
+                                   field=name, row=row)
+    return frame.assign(**columns)
 
 
 def format_native(prediction_ids: Sequence[str], predictions: Any,

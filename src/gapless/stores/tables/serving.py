@@ -70,6 +70,8 @@ predictions = Table(
     Column("role", String(16), nullable=False),  # primary | shadow
     Column("inputs_json", Text, nullable=False),
     Column("outputs_json", Text, nullable=False),
+    # A classifier's class probabilities as [[label, p], ...] when they were computed.
+    Column("probabilities_json", Text, nullable=True),
     Column("latency_ms", Float, nullable=False),
     Column("status", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
