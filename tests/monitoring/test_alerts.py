@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -314,3 +315,47 @@ def test_bad_rule_files() -> None:
         AlertRules.load(Path("/nonexistent/rules.yaml"))
     with pytest.raises(ValidationError, match="unknown top-level key"):
         AlertRules.load({"rule": []})
+
+
+def test_performance_rules_judge_late_labels_and_the_confidence(workspace: Workspace) -> None:
+    from gapless.serving.feedback import record_feedback
+
+    ids = log_predictions(workspace.metadata, [
+        {**row(1 + i, output=1), "probabilities": ((0, 1), [0.4, 0.6])} for i in range(40)])
+    # Labels for the first 30 only: 12 right, 18 wrong.
+    record_feedback(workspace.metadata, "churn", [
+        {"prediction_id": pid, "label": int(i < 12)} for i, pid in enumerate(ids[:30])])
+    day_later = AFTER_FIRST + 86400
+    rules = [rule("accuracy", metric="performance.accuracy", condition="< 0.5", lag="1d"),
+             rule("confidence", metric="estimated.accuracy", condition="< 0.7", lag="1d"),
+             rule("strict", metric="performance.accuracy", condition="< 0.5", lag="1d",
+                  min_rows=35),
+             rule("no-lag", metric="performance.accuracy", condition="< 0.5")]
+    results = workspace.monitor.alerts(rules, now=day_later)
+    assert statuses(results) == {"accuracy": "fired", "confidence": "fired",
+                                 "strict": "quiet", "no-lag": "quiet"}
+    fired = {o.rule: o for o in results.fired}
+    assert fired["accuracy"].value == pytest.approx(12 / 30)
+    assert fired["confidence"].value == pytest.approx(0.6)
+    assert fired["accuracy"].window_start == START
+    quiet = {o.rule: o.reason for o in results.quiet}
+    assert "30 labelled row(s) in the window, fewer than min_rows 35" in quiet["strict"]
+    assert "no answered predictions" in quiet["no-lag"]  # its window is a day later
+
+
+def test_min_rows_keeps_a_thin_window_quiet(workspace: Workspace) -> None:
+    log_predictions(workspace.metadata, [row(1, status=500), row(2)])
+    rules = [rule("thin", condition="> 0.1", min_rows=10), rule("any", condition="> 0.1")]
+    results = workspace.monitor.alerts(rules, now=AFTER_FIRST)
+    assert statuses(results) == {"thin": "quiet", "any": "fired"}
+    assert "2 request(s) in the window, fewer than min_rows 10" in results.quiet[0].reason
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"metric": "performance.auc"}, "performance|estimated.{accuracy"),
+    ({"min_rows": -1}, "field 'min_rows': expected a count of rows >= 0"),
+    ({"lag": "soon"}, "field 'lag': expected a number and a unit"),
+])
+def test_new_rule_fields_are_checked(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        AlertRules.load([rule("bad", **fields)])

@@ -10,6 +10,10 @@ A rules file is YAML (or the same shape as a dict or list)::
         condition: "> 0.05"           # >, >=, <, <=, ==, != and a number
         cooldown: 30m                 # default 30m; no second alert inside it
         variant: canary               # optional; default: every version and variant together
+        lag: 1d                       # optional; judge the latest window that ended this long
+                                      # ago (labels arrive late); default 0
+        min_rows: 100                 # optional; fewer rows in the window: no verdict
+                                      # (default 30 for drift and performance, else 0)
         actions:                      # default [log]
           - log
           - webhook: https://hooks.example.com/gapless     # or {url: ..., timeout: 2}
@@ -17,10 +21,15 @@ A rules file is YAML (or the same shape as a dict or list)::
 
 Metrics: ``requests``, ``rate_per_s``, ``errors``, ``error_rate``,
 ``latency_ms.p50|p95|p99``, ``outputs.null_share|mean|std``, ``outputs.classes.LABEL``,
-``inputs.FEATURE.missing_share|outside_share|mean|std``, and the drift metrics
+``inputs.FEATURE.missing_share|outside_share|mean|std``; the drift metrics
 ``drift_share`` and ``dataset_drift`` (1 when the dataset drifts, else 0), judged by
-:func:`gapless.monitoring.drift.data_drift` between a reference frame and the window's
-logged inputs. Everything here is pure: parsing, and reading a value out of a window.
+:func:`gapless.monitoring.drift_windows.drift_windows` between a reference frame and the
+window's logged inputs (streamed, in bounded memory); and concept drift:
+``performance.METRIC`` from feedback labels and ``estimated.METRIC`` from the model's
+confidence (METRIC: accuracy, precision, recall, f1, macro_precision, macro_recall,
+macro_f1, mae, rmse, mean_error; see :mod:`gapless.monitoring.performance`). For those,
+``min_rows`` counts the labelled rows, or the rows with logged probabilities.
+Everything here is pure: parsing, and reading a value out of a window.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from gapless.core.errors import ValidationError
+from gapless.monitoring.performance import METRICS as PERFORMANCE
 from gapless.monitoring.windows import parse_window
 
 SERVICE = ("requests", "rate_per_s", "errors", "error_rate")
@@ -44,8 +54,10 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
     ">": operator.gt, "<": operator.lt}
 ACTIONS = ("log", "webhook", "pipeline")
+PERFORMANCE_SOURCES = ("performance", "estimated")
+MIN_ROWS_JUDGED = 30  # the default min_rows of drift and performance rules
 FIELDS = ("name", "endpoint", "metric", "window", "condition", "cooldown", "variant",
-          "actions")
+          "lag", "min_rows", "actions")
 REQUIRED = ("name", "endpoint", "metric", "condition")
 WEBHOOK_TIMEOUT = 5.0
 _CONDITION = re.compile(r"\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
@@ -70,10 +82,22 @@ class AlertRule:
     cooldown: float = 1800.0
     variant: str | None = None
     actions: tuple[Action, ...] = (Action("log"),)
+    lag: float = 0.0
+    min_rows: int | None = None  # None: MIN_ROWS_JUDGED for drift and performance, else 0
 
     @property
     def is_drift(self) -> bool:
         return self.metric in DRIFT
+
+    @property
+    def is_performance(self) -> bool:
+        return self.metric.split(".")[0] in PERFORMANCE_SOURCES
+
+    @property
+    def least_rows(self) -> int:
+        if self.min_rows is not None:
+            return self.min_rows
+        return MIN_ROWS_JUDGED if self.is_drift or self.is_performance else 0
 
     @property
     def needs_inputs(self) -> bool:
@@ -193,7 +217,10 @@ def _rule(entry: Any, where: str) -> AlertRule:
         raise fail("condition", "expected an operator (>, >=, <, <=, ==, !=) and a number, "
                    f"such as '> 0.05'; got {condition!r}") from None
     spans = {}
-    for field, default in (("window", "5m"), ("cooldown", "30m")):
+    for field, default in (("window", "5m"), ("cooldown", "30m"), ("lag", None)):
+        if default is None and field not in entry:
+            spans[field] = 0.0
+            continue
         try:
             spans[field] = parse_window(entry.get(field, default))
         except ValidationError:
@@ -202,13 +229,18 @@ def _rule(entry: Any, where: str) -> AlertRule:
     variant = entry.get("variant")
     if variant is not None and not isinstance(variant, str):
         raise fail("variant", f"expected a variant's name, got {variant!r}")
+    least = entry.get("min_rows")
+    if least is not None and (not isinstance(least, int) or isinstance(least, bool)
+                              or least < 0):
+        raise fail("min_rows", f"expected a count of rows >= 0, got {least!r}")
     actions = tuple(_action(a, fail) for a in (entry.get("actions") or ["log"]))
     if sum(1 for a in actions if a.kind == "pipeline") > 1:
         raise fail("actions", "at most one pipeline per rule; write a second rule for "
                    "another pipeline")
     return AlertRule(name=entry["name"].strip(), endpoint=entry["endpoint"].strip(),
                      metric=metric, condition=condition, window=spans["window"],
-                     cooldown=spans["cooldown"], variant=variant, actions=actions)
+                     cooldown=spans["cooldown"], variant=variant, actions=actions,
+                     lag=spans["lag"], min_rows=least)
 
 
 def _check_metric(metric: str, fail: Callable[[str, str], ValidationError]) -> str:
@@ -220,12 +252,14 @@ def _check_metric(metric: str, fail: Callable[[str, str], ValidationError]) -> s
         or (parts[:2] == ["outputs", "classes"] and len(parts) >= 3 and all(parts[2:]))
         or (parts[0] == "inputs" and len(parts) >= 3 and parts[-1] in INPUT
             and all(parts[1:-1]))
+        or (parts[0] in PERFORMANCE_SOURCES and len(parts) == 2 and parts[1] in PERFORMANCE)
     )
     if not ok:
         raise fail("metric", f"unknown metric {metric!r}; expected one of {list(SERVICE)}, "
                    f"latency_ms.{{{','.join(LATENCY)}}}, outputs.{{{','.join(OUTPUT)}}}, "
                    "outputs.classes.LABEL, "
-                   f"inputs.FEATURE.{{{','.join(INPUT)}}}, {' or '.join(DRIFT)}")
+                   f"inputs.FEATURE.{{{','.join(INPUT)}}}, {', '.join(DRIFT)}, or "
+                   f"performance|estimated.{{{','.join(PERFORMANCE)}}}")
     return metric
 
 

@@ -37,7 +37,7 @@ from gapless.monitoring.alert_rules import AlertRule, AlertRules, metric_value
 from gapless.monitoring.triggers import AlertEvent, consume_trigger, events, pending_triggers
 from gapless.monitoring.windows import FeatureWindow, Window, windows
 from gapless.stores.sql import MetadataStore
-from gapless.stores.tables import alert_events, predictions
+from gapless.stores.tables import alert_events
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -153,7 +153,7 @@ def evaluate(store: MetadataStore, rules: Any, *, now: float | None = None,
     cache: dict[tuple[str, float, str | None], dict[str, Any]] = {}
     outcomes = []
     for rule in rules:
-        start, end = latest_complete_window(rule.window, now)
+        start, end = latest_complete_window(rule.window, now - rule.lag)
         base = {"rule": rule.name, "endpoint": rule.endpoint, "metric": rule.metric,
                 "condition": rule.condition, "window_start": start, "window_end": end}
         if rule.is_drift:
@@ -165,11 +165,16 @@ def evaluate(store: MetadataStore, rules: Any, *, now: float | None = None,
                     f"{rule.endpoint}=FILE|NAME@VERSION)")))
                 continue
             value, why = _drift_value(store, rule, start, end, frame)
+        elif rule.is_performance:
+            value, why = _performance_value(store, rule, start, end)
         else:
             if _key(rule) not in cache:
                 cache[_key(rule)] = _window(store, rule, start, end, _key(rule) in with_inputs,
                                             (signatures or {}).get(rule.endpoint))
             value, why = metric_value(rule.metric, cache[_key(rule)])
+            if value is not None and cache[_key(rule)]["requests"] < rule.least_rows:
+                value, why = None, (f"{cache[_key(rule)]['requests']} request(s) in the "
+                                    f"window, fewer than min_rows {rule.least_rows}")
         status, reason = decide(rule, value, start, None, now)
         if value is None or status == "quiet":
             outcomes.append(AlertOutcome(**base, status="quiet", value=value,
@@ -228,27 +233,42 @@ def _add_moments(into: Any, other: Any) -> None:
 def _drift_value(store: MetadataStore, rule: AlertRule, start: float, end: float,
                  reference: pd.DataFrame) -> tuple[float | None, str]:
     """``drift_share`` or ``dataset_drift`` of the window's logged inputs against
-    ``reference`` (the inputs are read in full: one window's worth)."""
-    import pandas as pd
+    ``reference``, streamed through fixed-size summaries (any window length fits)."""
+    from gapless.monitoring.drift_windows import drift_windows
 
-    from gapless.monitoring.drift import data_drift
-
-    p = predictions
-    stmt = sa.select(p.c.inputs_json).where(
-        p.c.endpoint == rule.endpoint, p.c.role == "primary", p.c.created_at >= start,
-        p.c.created_at < end)
-    if rule.variant is not None:
-        stmt = stmt.where(p.c.variant == rule.variant)
-    with store.read() as conn:
-        rows = [json.loads(r.inputs_json) for r in conn.execute(stmt)]
-    rows = [r for r in rows if isinstance(r, dict)]
-    if not rows:
+    found = drift_windows(store, rule.endpoint, reference, window=rule.window, since=start,
+                          until=end, variant=rule.variant, combined=True,
+                          min_rows=max(1, rule.least_rows))
+    if not found:
         return None, "no logged inputs in the window"
-    report = data_drift(reference, pd.DataFrame.from_records(rows))
-    value = report.drift_share if rule.metric == "drift_share" else report.dataset_drift
+    (window,) = found
+    if window.drifted is None:
+        return None, window.reason or "no drift verdict"
+    return (window.drift_share if rule.metric == "drift_share"
+            else float(window.drifted)), ""
+
+
+def _performance_value(store: MetadataStore, rule: AlertRule, start: float,
+                       end: float) -> tuple[float | None, str]:
+    """A ``performance.METRIC`` (from labels) or ``estimated.METRIC`` (from confidence)
+    of the window, every version and variant together (or only ``rule.variant``)."""
+    from gapless.monitoring.performance import performance_windows
+
+    source, metric = rule.metric.split(".")
+    found = performance_windows(store, rule.endpoint, window=rule.window, since=start,
+                                until=end, variant=rule.variant, combined=True)
+    if not found:
+        return None, "no answered predictions in the window"
+    (window,) = found
+    estimated = source == "estimated"
+    rows = window.estimated_rows if estimated else window.scored
+    what = "row(s) with probabilities" if estimated else "labelled row(s)"
+    if rows < rule.least_rows:
+        return None, f"{rows} {what} in the window, fewer than min_rows {rule.least_rows}"
+    value = (window.estimated if estimated else window.metrics).get(metric)
     if value is None:
-        return None, "no column had enough values on both sides for a drift verdict"
-    return float(value), ""
+        return None, f"{metric} is not measured for {window.problem or 'these outputs'}"
+    return value, ""
 
 
 def _claim(store: MetadataStore, rule: AlertRule, value: float, start: float, end: float,

@@ -124,11 +124,14 @@ def drift_windows(store: MetadataStore, endpoint: str, reference: pd.DataFrame, 
                   methods: Mapping[str, str] | None = None,
                   thresholds: Mapping[str, float] | None = None,
                   share: float = DRIFT_SHARE, min_rows: int = MIN_ROWS, bins: int = BINS,
-                  max_categories: int = MAX_CATEGORIES) -> list[DriftWindow]:
+                  max_categories: int = MAX_CATEGORIES, variant: str | None = None,
+                  combined: bool = False) -> list[DriftWindow]:
     """Drift of ``endpoint``'s logged inputs against ``reference``, per bucket of
     ``window``, oldest first (see the module docstring). ``columns``: the features to
     judge (default: every column of the reference); ``methods`` / ``thresholds``: per
-    feature, the score and its threshold."""
+    feature, the score and its threshold; ``variant``: only that variant's requests;
+    ``combined``: one bucket per window over every version and variant (version 0,
+    variant ``all``), as an alert rule judges them."""
     seconds = parse_window(window)
     profile = _profile(reference, columns, methods, thresholds, share, min_rows, bins,
                        max_categories)
@@ -136,9 +139,13 @@ def drift_windows(store: MetadataStore, endpoint: str, reference: pd.DataFrame, 
     p = predictions
     stmt = sa.select(p.c.created_at, p.c.version, p.c.variant, p.c.inputs_json).where(
         p.c.endpoint == endpoint, p.c.role == "primary", p.c.status == 200)
+    if variant is not None:
+        stmt = stmt.where(p.c.variant == variant)
     for chunk in stream_rows(store, stmt, since, until):
-        accumulator.add_records([r.created_at for r in chunk], [r.version for r in chunk],
-                                [r.variant for r in chunk],
+        accumulator.add_records([r.created_at for r in chunk],
+                                [0] * len(chunk) if combined else [r.version for r in chunk],
+                                ["all"] * len(chunk) if combined
+                                else [r.variant for r in chunk],
                                 [json.loads(r.inputs_json) for r in chunk])
     return judge(accumulator, endpoint, methods=methods, thresholds=thresholds, share=share,
                  min_rows=min_rows)

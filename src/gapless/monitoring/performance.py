@@ -147,13 +147,16 @@ class PerformanceReport:
 def performance_windows(store: MetadataStore, endpoint: str, *, window: str | float = "1h",
                         since: float | None = None, until: float | None = None,
                         problem: str | None = None, positive_label: Any = None,
-                        calibrate_until: float | None = None) -> list[PerformanceWindow]:
+                        calibrate_until: float | None = None, variant: str | None = None,
+                        combined: bool = False) -> list[PerformanceWindow]:
     """The endpoint's labelled performance per window, oldest first (see the module
     docstring). ``problem``: binary, multiclass or regression (default: inferred from the
     labels and outputs); ``positive_label``: the positive class of a binary problem
     (default: the larger of the labels seen); ``calibrate_until``: calibrate the estimate
     without labels on the labelled rows logged before this time (default: trust the
-    model's probabilities as they are)."""
+    model's probabilities as they are); ``variant``: only that variant's predictions;
+    ``combined``: one window per bucket over every version and variant (version 0,
+    variant ``all``), as an alert rule judges them."""
     if problem is not None and problem not in PROBLEMS:
         raise ValidationError(f"problem {problem!r}: expected one of {', '.join(PROBLEMS)} "
                               "or None to infer it from the labels")
@@ -161,9 +164,10 @@ def performance_windows(store: MetadataStore, endpoint: str, *, window: str | fl
     found: dict[tuple[int, int, str], tuple[PerformanceWindow, _Tally]] = {}
     numeric_seen = False  # a float among the labels or outputs: regression, unless told
     calibration = CalibrationTally()
-    for chunk in _stream(store, endpoint, since, until):
+    for chunk in _stream(store, endpoint, since, until, variant):
         for row in chunk:
-            key = (math.floor(row.created_at / seconds), row.version, row.variant)
+            key = ((math.floor(row.created_at / seconds), 0, "all") if combined
+                   else (math.floor(row.created_at / seconds), row.version, row.variant))
             entry = found.get(key)
             if entry is None:
                 entry = found[key] = (PerformanceWindow(key[0] * seconds, seconds, endpoint,
@@ -302,8 +306,8 @@ def _judge(window: PerformanceWindow, metric: str, base: float | None, lower: bo
     return verdict(False, "within bounds")
 
 
-def _stream(store: MetadataStore, endpoint: str, since: float | None,
-            until: float | None) -> Iterator[Sequence[Any]]:
+def _stream(store: MetadataStore, endpoint: str, since: float | None, until: float | None,
+            variant: str | None) -> Iterator[Sequence[Any]]:
     p = predictions
     latest = (sa.select(feedback.c.prediction_id, sa.func.max(feedback.c.id).label("id"))
               .where(feedback.c.endpoint == endpoint)
@@ -315,6 +319,8 @@ def _stream(store: MetadataStore, endpoint: str, since: float | None,
                       p.c.probabilities_json, fb.c.label_json)
             .select_from(source)
             .where(p.c.endpoint == endpoint, p.c.role == "primary", p.c.status == 200))
+    if variant is not None:
+        stmt = stmt.where(p.c.variant == variant)
     yield from stream_rows(store, stmt, since, until)
 
 

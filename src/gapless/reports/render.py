@@ -72,7 +72,7 @@ def write_html(path: str | os.PathLike[str], content: str) -> Path:
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Write a JSON report atomically; NaN and infinities become null."""
-    return write_html(path, json.dumps(_json_safe(data), indent=2, default=str))
+    return write_html(path, json.dumps(json_safe(data), indent=2, default=str))
 
 
 def format_number(value: Any) -> str:
@@ -89,11 +89,12 @@ def format_number(value: Any) -> str:
     return str(value)  # autoescaping escapes it once, in the template
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None and keys as text: what JSON can hold."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

@@ -11,6 +11,7 @@ the request path; shadows get the same rows in a background thread and are only 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -214,7 +215,8 @@ class Engine:
 
         now = time.time()
         rows = _RowsOf(frame)
-        classes = model.classes if probabilities is not None else None
+        classes = (_plain_classes(model.classes)
+                   if probabilities is not None and model.classes is not None else None)
         for index, prediction_id in enumerate(ids):
             self.log.log(PredictionRecord(
                 prediction_id=prediction_id, endpoint=endpoint, model=model.version.model,
@@ -257,6 +259,13 @@ class _RowsOf:
             self._records = [dict(zip(names, values, strict=True))
                              for values in self.frame.to_numpy(dtype=object).tolist()]
         return self._records
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_classes(classes: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A model's class labels as plain Python values, once per model: NumPy scalars
+    would take the JSON encoder's slow path for every logged row."""
+    return tuple(_plain(label) for label in classes)
 
 
 def _plain(value: Any) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 from gapless.core.errors import GaplessError, NotFoundError, ValidationError
 from gapless.monitoring.windows import Window, parse_window
+from gapless.reports.render import json_safe
 
 WINDOWS = ("5s", "1m", "5m", "1h", "1d")
 DEFAULT_WINDOW = "5m"
@@ -54,7 +55,7 @@ def overview(workspace: Any, *, window: str = DEFAULT_WINDOW, count: int = DEFAU
         found = workspace.monitor.windows(name, window=window, since=since, inputs=False)
         endpoints.append({**deployment(workspace, name), "series": _combined(found),
                           "totals": _totals(found)})
-    return _safe({"window": window, "seconds": seconds, "since": since,
+    return json_safe({"window": window, "seconds": seconds, "since": since,
                   "endpoints": endpoints})
 
 
@@ -71,7 +72,7 @@ def endpoint_detail(workspace: Any, name: str, *, window: str = DEFAULT_WINDOW,
     for w in found:
         series.setdefault(f"v{w.version} {w.variant}", []).append(_point(w))
     history = workspace.deployments.history(name)[::-1][:HISTORY]
-    return _safe({
+    return json_safe({
         "window": window, "seconds": seconds, "since": since, **current,
         "series": [{"name": key, "points": points} for key, points in sorted(series.items())],
         "totals": _totals(found),
@@ -189,13 +190,3 @@ def _totals(found: list[Any]) -> dict[str, Any]:
     errors = sum(w.errors for w in found)
     return {"requests": requests, "errors": errors,
             "error_rate": errors / requests if requests else None}
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_safe(v) for v in value]
-    return value
