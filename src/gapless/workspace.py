@@ -93,6 +93,13 @@ class Workspace:
         return ApiKeys(self.metadata)
 
     @property
+    def pipelines(self) -> Any:
+        """Run pipeline specs and read their runs (:class:`gapless.pipelines.api.Pipelines`)."""
+        from gapless.pipelines.api import Pipelines
+
+        return Pipelines(self)
+
+    @property
     def monitor(self) -> Any:
         """Drift between samples and windows over the prediction log
         (:class:`gapless.monitoring.api.Monitor`)."""

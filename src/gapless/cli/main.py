@@ -19,6 +19,7 @@ from gapless.cli import (
     keys,
     models,
     monitor,
+    pipeline,
     predict,
     runs,
     serving,
@@ -60,6 +61,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(runs.app, name="runs")
 
 

@@ -12,6 +12,7 @@ from gapless.stores.tables.data import (
     dataset_versions,
     datasets,
 )
+from gapless.stores.tables.pipelines import pipeline_runs, pipeline_steps, schedule_firings
 from gapless.stores.tables.registry import (
     model_aliases,
     model_audit,
@@ -54,10 +55,13 @@ __all__ = [
     "model_audit",
     "model_versions",
     "params",
+    "pipeline_runs",
+    "pipeline_steps",
     "predictions",
     "registered_models",
     "run_artifacts",
     "run_environments",
     "runs",
+    "schedule_firings",
     "tags",
 ]

@@ -1,0 +1,44 @@
+"""``workspace.pipelines``: run pipeline specs and read their runs."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from gapless.pipelines.records import PipelineRun, RunRecords
+from gapless.pipelines.runner import OnStep, run_pipeline
+
+# Settings a worker process needs to reopen the same stores.
+REOPENED = ("metadata_uri", "artifact_uri", "online_uri", "artifact_options", "encryption_key")
+
+
+class Pipelines:
+    """Pipelines over a workspace (see :mod:`gapless.pipelines.runner`)."""
+
+    def __init__(self, workspace: Any) -> None:
+        self.workspace = workspace
+        self.records = RunRecords(workspace.metadata)
+
+    def run(self, spec: Any = None, *, executor: str | None = None, trigger: str = "manual",
+            resume: str | None = None, on_step: OnStep | None = None) -> PipelineRun:
+        """Run ``spec`` (YAML path, mapping or PipelineSpec; with ``resume`` it may be left
+        out to rerun that run's spec) on ``executor`` (a compute URI; default the
+        workspace's ``compute_uri``). ``on_step(step, status, detail)`` hears each step
+        start and end. Returns the finished run, failed or not."""
+        from gapless.compute import open_executor
+
+        settings = self.workspace.settings
+        opener = partial(type(self.workspace), str(self.workspace.root),
+                         compute_uri="local:1",
+                         **{name: getattr(settings, name) for name in REOPENED})
+        with open_executor(executor or settings.compute_uri) as pool:
+            return run_pipeline(self.workspace, spec, executor=pool, opener=opener,
+                                trigger=trigger, resume=resume, on_step=on_step)
+
+    def runs(self, pipeline: str | None = None, *, limit: int = 20) -> list[PipelineRun]:
+        """The latest runs, newest first (of one pipeline, or all)."""
+        return self.records.list(pipeline, limit)
+
+    def get(self, run_id: str) -> PipelineRun:
+        """One run with its steps; a unique prefix of its id will do."""
+        return self.records.get(run_id)
