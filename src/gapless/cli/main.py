@@ -22,6 +22,7 @@ from gapless.cli import (
     pipeline,
     predict,
     runs,
+    scheduler,
     serving,
     train,
     workspace_cmds,
@@ -56,6 +57,7 @@ app.command("train")(train.train)
 app.command("serve")(serving.serve)
 app.command("deploy")(serving.deploy)
 app.command("predict")(predict.predict)
+app.command("scheduler")(scheduler.scheduler)
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")

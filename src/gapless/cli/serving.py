@@ -27,6 +27,9 @@ def serve(
     log_sample_rate: float = typer.Option(
         1.0, "--log-sample-rate", min=0.0, max=1.0,
         help="Share of predictions written to the prediction log (0 turns it off)."),
+    scheduler: bool = typer.Option(
+        False, "--scheduler", help="Also run the pipeline scheduler (as `gapless scheduler` "
+        "does) in a background thread while the server runs."),
 ) -> None:
     """Serve every deployed endpoint over REST (docs at /docs)."""
     import os
@@ -47,8 +50,17 @@ def serve(
     os.environ[factory.LOG_SAMPLE_RATE] = repr(log_sample_rate)
     console().print(f"serving {root} on http://{host}:{port} (docs: /docs; auth "
                     f"{'off' if no_auth else 'on'})")
-    uvicorn.run("gapless.server.factory:app", factory=True, host=host, port=port,
-                workers=workers, log_level="warning")
+    stop = None
+    if scheduler:
+        from gapless.cli.scheduler import start_background
+
+        stop = start_background(root)
+    try:
+        uvicorn.run("gapless.server.factory:app", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning")
+    finally:
+        if stop is not None:
+            stop.set()
 
 
 def deploy(

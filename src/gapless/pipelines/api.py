@@ -35,6 +35,25 @@ class Pipelines:
             return run_pipeline(self.workspace, spec, executor=pool, opener=opener,
                                 trigger=trigger, resume=resume, on_step=on_step)
 
+    def backfill(self, spec: Any, *, start: str, end: str, every: str = "daily",
+                 executor: str | None = None, on_step: OnStep | None = None
+                 ) -> list[PipelineRun]:
+        """Run ``spec`` once per partition from ``start`` to ``end`` (excluded), each with
+        the partition's parameters (see :mod:`gapless.pipelines.backfill`); oldest first.
+        A failed partition does not stop the others."""
+        from gapless.pipelines.backfill import parse_day, partition_params, partitions
+        from gapless.pipelines.spec import load_spec
+
+        loaded = load_spec(spec)
+        runs = []
+        for label, low, high in partitions(parse_day(start, "--from"),
+                                           parse_day(end, "--to"), every):
+            each = loaded.model_copy(update={"params": {**loaded.params,
+                                                         **partition_params(label, low, high)}})
+            runs.append(self.run(each, executor=executor, trigger=f"backfill:{label}",
+                                 on_step=on_step))
+        return runs
+
     def runs(self, pipeline: str | None = None, *, limit: int = 20) -> list[PipelineRun]:
         """The latest runs, newest first (of one pipeline, or all)."""
         return self.records.list(pipeline, limit)

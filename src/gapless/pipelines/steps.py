@@ -25,10 +25,12 @@ import importlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from gapless.core.errors import GaplessError, ValidationError
+from gapless.pipelines import retraining
 
 PYTHON = "python:"
 
@@ -80,10 +82,8 @@ def resolve_step(uses: str) -> tuple[Callable[..., Any], str, tuple[str, ...]]:
     if uses not in BUILTINS:
         raise ValidationError(f"uses {uses!r}: not a built-in step ({', '.join(BUILTINS)}) "
                               "nor python:MODULE:FUNCTION")
-    from gapless import __version__
-
     fn, outputs = BUILTINS[uses]
-    return fn, f"gapless {__version__}", outputs
+    return fn, f"gapless {version('gapless')}", outputs
 
 
 def fingerprint(uses: str, params: Mapping[str, Any], root: Path) -> str | None:
@@ -183,6 +183,28 @@ def deploy(ctx: StepContext, *, endpoint: str, model: str, strategy: str = "sing
     return {"endpoint": endpoint, "revision": done.revision}
 
 
+def select_rows(ctx: StepContext, *, dataset: str, column: str, start: str, end: str,
+                into: str) -> dict[str, Any]:
+    """The rows of ``dataset`` with ``start <= column < end``, stored as the next version
+    of dataset ``into`` (the same content again is not stored twice)."""
+    import pandas as pd
+
+    frame = ctx.workspace.data.load(dataset)
+    if column not in frame.columns:
+        raise ValidationError(f"select_rows: {dataset} has no column {column!r}")
+    times = pd.to_datetime(frame[column], utc=True)
+    low, high = pd.Timestamp(start), pd.Timestamp(end)
+    low = low.tz_localize("UTC") if low.tzinfo is None else low
+    high = high.tz_localize("UTC") if high.tzinfo is None else high
+    chosen = frame[(times >= low) & (times < high)].reset_index(drop=True)
+    added = ctx.workspace.data.add(into, chosen, parents=[dataset], kind="derived",
+                                   spec={"rows_of": dataset, "column": column,
+                                         "start": start, "end": end},
+                                   description=f"{dataset} rows from {start} to {end}")
+    ctx.log(added.message)
+    return {"dataset": added.version.ref, "rows": len(chosen)}
+
+
 def batch_predict(ctx: StepContext, *, input: str, output: str, model: str | None = None,
                   endpoint: str | None = None, record_as: str | None = None) -> dict[str, Any]:
     from gapless.serving.batch import predict_batch
@@ -204,6 +226,9 @@ BUILTINS: dict[str, tuple[Callable[..., dict[str, Any]], tuple[str, ...]]] = {
     "promote": (promote, ("promoted", "version")),
     "deploy": (deploy, ("endpoint", "revision")),
     "batch_predict": (batch_predict, ("rows", "output")),
+    "select_rows": (select_rows, ("dataset", "rows")),
+    "challenge": (retraining.challenge, ("challenger", "champion")),
+    "canary": (retraining.canary, ("outcome", "revision")),
 }
 
 

@@ -1,0 +1,103 @@
+"""The built-in steps that let a retrained model take over safely.
+
+``challenge``: the challenger must beat the model an endpoint serves (the champion) on
+the challenger's own holdout (its test split, the freshest data) and, when labels came
+back, on the endpoint's labelled feedback, and pass every other gate of the alias it is
+headed for. Nothing moves: a loss fails the step, naming each failing gate, so the
+steps after it (the canary, the promotion) never run.
+
+``canary``: deploys the challenger beside the champion with a ramp and guardrails, and
+waits while the canary controller (this step's, and any server's: their decisions are
+applied once, by revision) ramps it to 100 % or rolls it back. A rollback, or no verdict
+before ``timeout`` (then the champion is put back), fails the step with the reason.
+
+Each decision is recorded where it belongs: the gates and the promotion in the
+registry's audit log, every deployment change in the endpoint's history, and the
+pipeline run keeps each step's log.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from gapless.core.errors import PromotionRefusedError, ValidationError
+
+if TYPE_CHECKING:
+    from gapless.pipelines.steps import StepContext
+
+
+def challenge(ctx: StepContext, *, challenger: str, endpoint: str,
+              alias: str = "production", metric: str | None = None, delta: float = 0.0,
+              feedback: bool = True, since: float | None = None) -> dict[str, Any]:
+    from gapless.evaluation import scorer_for
+    from gapless.registry.gates import BeatCurrent, GateSpec
+    from gapless.serving.challenger import _problem, _target, feedback_dataset, labelled
+
+    ws = ctx.workspace
+    spec = ws.deployments.get(endpoint).spec
+    champion = ws.models.get(next(v.model for v in spec.variants if v.role == "primary")).ref
+    candidate = ws.models.get(challenger)
+    if candidate.ref == champion:
+        raise ValidationError(f"{candidate.ref} already serves endpoint {endpoint!r}; "
+                              "nothing to challenge")
+    name = scorer_for(metric, _problem(ws, candidate.ref)).name
+    gates = ws.models.gates_for(alias).model_copy(update={"beat_current": BeatCurrent(
+        metric=name, delta=delta, against=champion)})
+    checks = {"holdout": ws.models.check_gates(candidate.ref, alias, gates)}
+    if feedback and any(r["role"] == "primary" for r in labelled(ws.metadata, endpoint,
+                                                                   since=since)):
+        data = feedback_dataset(ws, endpoint, _target(ws, candidate), since=since)
+        only = GateSpec(beat_current=BeatCurrent(metric=name, delta=delta, data=data,
+                                                 against=champion),
+                        behavioural=False, fairness=False, data_validation="off")
+        checks["feedback"] = ws.models.check_gates(candidate.ref, alias, only)
+    for where, results in checks.items():
+        for gate in results:
+            ctx.log(f"{where}: {gate['gate']} {'passed' if gate['passed'] else 'FAILED'}: "
+                    f"{gate.get('detail', '')}")
+    failing = [dict(g, on=where) for where, results in checks.items()
+               for g in results if not g["passed"]]
+    if failing:
+        raise PromotionRefusedError(
+            f"{candidate.ref} does not replace {champion} on endpoint {endpoint}: "
+            + "; ".join(f"{g['on']}: {g['gate']}: {g.get('detail', '')}" for g in failing),
+            gates=failing)
+    return {"challenger": candidate.ref, "champion": champion, "metric": name,
+            "checked": sorted(checks)}
+
+
+def canary(ctx: StepContext, *, endpoint: str, model: str,
+           steps: list[float] | None = None, interval: float = 60.0,
+           guardrails: dict[str, Any] | None = None, timeout: float = 3600.0,
+           poll: float = 0.5) -> dict[str, Any]:
+    from gapless.serving.canary import CanaryController
+    from gapless.serving.deployments import Guardrails, Ramp
+
+    ws = ctx.workspace
+    before = ws.deployments.get(endpoint).spec
+    champion = next(v.model for v in before.variants if v.role == "primary")
+    started = ws.deploy(endpoint, model, strategy="canary",
+                        ramp=Ramp(steps=steps or [10.0, 50.0, 100.0], interval_s=interval),
+                        guardrails=Guardrails(**(guardrails or {})),
+                        reason=f"pipeline run {ctx.run_id}: canary of {model}")
+    ctx.log(f"{endpoint}: canary of {model} beside {champion}, revision {started.revision}")
+    controller = CanaryController(ws.metadata, period=poll)
+    deadline = time.monotonic() + timeout
+    while ws.deployments.get(endpoint).spec.strategy == "canary":
+        if time.monotonic() > deadline:
+            ws.deploy(endpoint, champion, strategy="single",
+                      reason=f"pipeline run {ctx.run_id}: canary of {model} had no verdict "
+                             f"after {timeout:g}s; champion restored")
+            raise ValidationError(f"the canary of {model} on {endpoint} reached no verdict "
+                                  f"in {timeout:g}s (too little traffic?); {champion} "
+                                  "serves again")
+        controller.tick()
+        time.sleep(poll)
+    final = ws.deployments.get(endpoint)
+    reason = ws.deployments.history(endpoint)[-1]["reason"]
+    ctx.log(f"{endpoint}: revision {final.revision}: {reason}")
+    if [v.model for v in final.spec.variants if v.role == "primary"] != [model]:
+        raise ValidationError(f"the canary of {model} on {endpoint} was rolled back: {reason}")
+    return {"outcome": "promoted", "revision": final.revision, "reason": reason,
+            "champion": champion}

@@ -1,0 +1,64 @@
+"""``gapless scheduler``: options, one tick with nothing due, wrong specs, the launcher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gapless.cli.main import app
+from gapless.cli.scheduler import launcher
+from gapless.core.errors import ConfigError, NotFoundError
+
+runner = CliRunner()
+
+
+def write(folder: Path, name: str, schedule: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(
+        {"name": name, "schedule": schedule, "steps": []}))
+
+
+def test_once_with_nothing_due(workspace) -> None:  # type: ignore[no-untyped-def]
+    write(Path(workspace.root) / "pipelines", "retrain", "0 3 1 1 *")
+    result = runner.invoke(app, ["--workspace", str(workspace.root), "scheduler", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "nothing due (1 pipeline spec(s) in" in result.output
+
+
+def test_once_reports_a_wrong_spec_and_exits_1(workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "specs"
+    write(folder, "good", "0 3 1 1 *")
+    write(folder, "bad", "0 3 * * * * * *")
+    result = runner.invoke(app, ["--workspace", str(workspace.root), "scheduler",
+                                 "--pipelines", str(folder), "--once", "--poll", "5"])
+    assert result.exit_code == 1
+    assert "bad: error" in result.output and "pipeline `bad`, schedule.cron" in result.output
+
+
+def test_a_missing_folder_says_what_to_do(workspace) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, ["--workspace", str(workspace.root), "scheduler", "--once"])
+    assert isinstance(result.exception, NotFoundError)
+    assert "pass --pipelines DIR" in str(result.exception)
+
+
+def test_options_are_parsed_and_serve_has_a_scheduler_flag() -> None:
+    bad_poll = runner.invoke(app, ["scheduler", "--poll", "0"])
+    assert bad_poll.exit_code == 2 and "--poll" in bad_poll.output
+    assert "--scheduler" in runner.invoke(app, ["serve", "--help"]).output
+
+
+def test_the_launcher_runs_through_the_workspace() -> None:
+    calls = []
+
+    def run(path: str, *, trigger: str) -> SimpleNamespace:
+        calls.append((path, trigger))
+        return SimpleNamespace(id="abc", status="succeeded")
+
+    launch = launcher(SimpleNamespace(pipelines=SimpleNamespace(run=run)))
+    assert launch("p.yaml", "alert:3") == "abc" and calls == [("p.yaml", "alert:3")]
+    with pytest.raises(ConfigError, match="no pipeline runner"):
+        launcher(SimpleNamespace(pipelines=None))("p.yaml", "alert:3")
