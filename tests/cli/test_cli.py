@@ -119,11 +119,14 @@ def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
         (retrained,) = ws.runs.search("parent_id is null",
                                       experiment="demo-loan-default-challenger")
         assert ws.models.get("loan-default@2").run_id == retrained.id
-        final = ws.deployments.get("loans")
-        assert final.spec.strategy == "single", "the canary was left ramping"
-        promoted = final.spec.variants[0].model == "loan-default@2"
+        # The canary's decision: the first single deployment after it (the retraining
+        # pipeline at the end of the demo deploys again later).
+        decided = next(i for i, h in enumerate(history)
+                       if i > 1 and h["spec"]["strategy"] == "single")
+        final = history[decided]["spec"]
+        promoted = final["variants"][0]["model"] == "loan-default@2"
         assert ("promoting the canary to 100%" if promoted else "broke its guardrails") \
-            in history[-1]["reason"]
+            in history[decided]["reason"]
         assert ("promoted after" if promoted else "rolled back after") in done.stdout
         assert "per variant during the canary" in done.stdout and "deploy loans --status" \
             in done.stdout
@@ -131,7 +134,7 @@ def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
                                  history[1]["created_at"])
         assert before["primary"].requests == 25 * 8 and len(before) == 1
         during = variant_windows(ws.metadata, "loans", history[1]["created_at"],
-                                 history[-1]["created_at"])
+                                 history[decided]["created_at"])
         assert set(during) == {"primary", "canary"} and during["canary"].requests >= 30
         assert sorted(set(during["canary"].predictions)) == [0, 1]
         # Monitoring: traffic shifted halfway is found drifting on the distorted features,
@@ -143,6 +146,22 @@ def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
         assert "concept drift" in done.stdout
         assert (ws.root / "reports" / "monitoring.html").stat().st_size > 100_000
         monitored = ws.monitor.performance("loans", window="1h",
-                                           since=history[-1]["created_at"])
+                                           since=history[decided]["created_at"],
+                                           until=history[decided + 1]["created_at"])
         labelled = sum(w.labelled for w in monitored.windows)
         assert labelled > 200 and all(w.estimated_rows for w in monitored.windows)
+        # The loop closes: the alert's trigger ran the retraining pipeline unattended, and
+        # the challenger either took over through the canary or nothing changed.
+        assert "13. alert" in done.stdout and "fired" in done.stdout
+        (retrained,) = ws.pipelines.runs("retrain-loans")
+        assert retrained.trigger == "alert:1", retrained.to_dict()
+        steps = {s.step: s.status for s in retrained.steps}
+        assert steps["feedback"] == steps["train"] == steps["register"] == "succeeded"
+        challenger = retrained.outputs["register"]["version"]
+        serving = [v.model for v in ws.deployments.get("loans").spec.variants]
+        if retrained.status == "succeeded":
+            assert serving == [challenger]
+            assert ws.models.get("loan-default@production").ref == challenger
+        else:
+            assert challenger not in serving and steps["promote"] == "skipped"
+        assert (ws.root / "reports" / "index.html").stat().st_size > 10_000

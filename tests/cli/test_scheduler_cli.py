@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from gapless.cli.main import app
 from gapless.cli.scheduler import launcher
-from gapless.core.errors import ConfigError, NotFoundError
+from gapless.core.errors import NotFoundError
 
 runner = CliRunner()
 
@@ -51,14 +49,13 @@ def test_options_are_parsed_and_serve_has_a_scheduler_flag() -> None:
     assert "--scheduler" in runner.invoke(app, ["serve", "--help"]).output
 
 
-def test_the_launcher_runs_through_the_workspace() -> None:
-    calls = []
+def test_the_launcher_runs_the_pipeline_through_the_workspace(workspace, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
 
-    def run(path: str, *, trigger: str) -> SimpleNamespace:
-        calls.append((path, trigger))
-        return SimpleNamespace(id="abc", status="succeeded")
-
-    launch = launcher(SimpleNamespace(pipelines=SimpleNamespace(run=run)))
-    assert launch("p.yaml", "alert:3") == "abc" and calls == [("p.yaml", "alert:3")]
-    with pytest.raises(ConfigError, match="no pipeline runner"):
-        launcher(SimpleNamespace(pipelines=None))("p.yaml", "alert:3")
+    spec = tmp_path / "p.yaml"
+    spec.write_text(yaml.safe_dump({"name": "p", "executor": "local:1", "steps": [
+        {"name": "one", "uses": "python:pipelines.user_steps:constant",
+         "with": {"value": 1}}]}), encoding="utf-8")
+    run_id = launcher(workspace)(str(spec), "alert:3")
+    run = workspace.pipelines.get(run_id)
+    assert (run.trigger, run.status, run.executor) == ("alert:3", "succeeded", "local:1")

@@ -13,9 +13,12 @@ deploy what staging accepted to the endpoint ``loans``, start the server in proc
 port) and send it rows of the dataset, retrain the search's runner-up trial as a
 challenger and roll it out as a canary that the server's own controller ramps (10, 50,
 100 %) under guardrails until it promotes or rolls it back, and show each variant's
-numbers for the canary period; finally feed the endpoint traffic that shifts halfway,
+numbers for the canary period; then feed the endpoint traffic that shifts halfway,
 send the outcomes late as feedback, and show the drift and the performance drop that
-monitoring finds, in the terminal and an HTML report (see ``demo_monitoring``).
+monitoring finds, in the terminal and an HTML report (see ``demo_monitoring``); finally
+the drop fires an alert whose trigger the scheduler turns into an unattended retraining
+pipeline run: a challenger trained on the new traffic, challenged, canaried under live
+traffic and promoted or rolled back (see ``demo_retraining``), and a summary page.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from gapless.cli.demo_monitoring import monitor_shift
+from gapless.cli.demo_retraining import retrain_on_alert
 from gapless.cli.render import console
 
 if TYPE_CHECKING:
@@ -81,7 +85,8 @@ CLEANING: dict[str, Any] = {
 
 def demo(
     directory: Path = typer.Option(
-        None, "--dir", help="Keep the demo workspace in this folder instead of a temporary one."
+        None, "--dir", "--keep", help="Keep the demo workspace in this folder instead of a "
+        "temporary one (explore it with `gapless -w DIR serve` and the dashboard)."
     ),
     rows: int = typer.Option(5000, "--rows", help="Loan applications to generate."),
 ) -> None:
@@ -97,8 +102,10 @@ def demo(
             run_id = train_candidates(ws, cleaned, say=out.print)
             deployed = register_and_promote(ws, run_id, say=out.print)
             deploy_and_canary(ws, cleaned, run_id, deployed, say=out.print)
-            monitor_shift(ws, cleaned, endpoint=ENDPOINT, target=TARGET,
-                          batch_rows=BATCH_ROWS, say=out.print)
+            shift_at = monitor_shift(ws, cleaned, endpoint=ENDPOINT, target=TARGET,
+                                     batch_rows=BATCH_ROWS, say=out.print)
+            retrain_on_alert(ws, cleaned, endpoint=ENDPOINT, target=TARGET, model=MODEL,
+                             shift_at=shift_at, batch_rows=BATCH_ROWS, say=out.print)
             if directory is None:
                 out.print("\n(the workspace is temporary; run `gapless demo --dir DIR` to keep it)")
     finally:

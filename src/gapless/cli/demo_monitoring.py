@@ -38,8 +38,9 @@ def distort(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def monitor_shift(ws: Workspace, dataset: str, *, endpoint: str, target: str,
-                  batch_rows: int, say: Callable[..., None]) -> None:
-    """Serve clean then shifted traffic, label it late, and show what monitoring finds."""
+                  batch_rows: int, say: Callable[..., None]) -> float:
+    """Serve clean then shifted traffic, label it late, and show what monitoring finds;
+    returns when the shift began."""
     import warnings
 
     from gapless.server.app import create_app
@@ -59,7 +60,7 @@ def monitor_shift(ws: Workspace, dataset: str, *, endpoint: str, target: str,
         for shifted in (False, True):
             begin = shift_at if shifted else started
             time.sleep(max(0.0, begin - time.time()))
-            batches = _batches(ws, dataset, target, batch_rows)
+            batches = request_batches(ws, dataset, target, batch_rows)
             while time.time() < begin + PHASE_S - 0.05:
                 records, outcomes = next(batches)
                 sent = [distort(r) for r in records] if shifted else records
@@ -84,9 +85,10 @@ def monitor_shift(ws: Workspace, dataset: str, *, endpoint: str, target: str,
     say(f"             report: {path}")
     say(f"             dashboard: gapless -w {ws.root} serve --no-auth, then open "
         f"http://127.0.0.1:8000/ui/endpoints/{endpoint}?window={WINDOW_S:g}s")
+    return shift_at
 
 
-def _batches(ws: Workspace, dataset: str, target: str,
+def request_batches(ws: Workspace, dataset: str, target: str,
              rows: int) -> Iterator[tuple[list[dict[str, Any]], list[int]]]:
     import itertools
     import json

@@ -124,7 +124,8 @@ def show_run(run: Any, *, logs: bool = False) -> None:
         detail = s.error or ", ".join(f"{k}={_short(v)}" for k, v in (s.outputs or {}).items())
         if s.status == "cached" and s.cached_from:
             detail = f"from run {s.cached_from[:8]}: {detail}"
-        table.add_row(s.step, _status(s.status), duration(s.seconds), detail)
+        table.add_row(s.step, _status(s.status),
+                      "-" if s.seconds is None else duration(s.seconds), detail)
     out = console()
     out.print(table)
     if logs:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from gapless.cli.render import console, open_workspace
-from gapless.core.errors import ConfigError, NotFoundError
+from gapless.core.errors import NotFoundError
 
 if TYPE_CHECKING:
     from gapless.pipelines.scheduler import Action, Launch, Scheduler
@@ -77,11 +77,7 @@ def launcher(ws: Any) -> Launch:
     """Launch a pipeline run through the workspace's runner; returns the run id."""
 
     def launch(path: str, trigger: str) -> str | None:
-        runner = getattr(ws, "pipelines", None)
-        if runner is None:
-            raise ConfigError("this workspace has no pipeline runner (Workspace.pipelines); "
-                              "upgrade gapless")
-        return runner.run(path, trigger=trigger).id
+        return str(ws.pipelines.run(path, trigger=trigger).id)
 
     return launch
 

@@ -22,12 +22,16 @@ class Pipelines:
     def run(self, spec: Any = None, *, executor: str | None = None, trigger: str = "manual",
             resume: str | None = None, on_step: OnStep | None = None) -> PipelineRun:
         """Run ``spec`` (YAML path, mapping or PipelineSpec; with ``resume`` it may be left
-        out to rerun that run's spec) on ``executor`` (a compute URI; default the
-        workspace's ``compute_uri``). ``on_step(step, status, detail)`` hears each step
-        start and end. Returns the finished run, failed or not."""
+        out to rerun that run's spec) on ``executor`` (a compute URI; default the spec's
+        ``executor``, else the workspace's ``compute_uri``). ``on_step(step, status,
+        detail)`` hears each step start and end. Returns the finished run, failed or not."""
         from gapless.compute import open_executor
+        from gapless.pipelines.spec import load_spec
 
         settings = self.workspace.settings
+        if spec is not None:
+            spec = load_spec(spec)
+            executor = executor or spec.executor
         opener = partial(type(self.workspace), str(self.workspace.root),
                          compute_uri="local:1",
                          **{name: getattr(settings, name) for name in REOPENED})

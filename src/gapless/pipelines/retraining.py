@@ -1,5 +1,7 @@
 """The built-in steps that let a retrained model take over safely.
 
+``feedback``: the endpoint's labelled requests as a dataset version, to retrain on.
+
 ``challenge``: the challenger must beat the model an endpoint serves (the champion) on
 the challenger's own holdout (its test split, the freshest data) and, when labels came
 back, on the endpoint's labelled feedback, and pass every other gate of the alias it is
@@ -27,9 +29,23 @@ if TYPE_CHECKING:
     from gapless.pipelines.steps import StepContext
 
 
+def feedback(ctx: StepContext, *, endpoint: str, target: str, since: float | None = None,
+             distinct: bool = True) -> dict[str, Any]:
+    """The endpoint's labelled requests (inputs, and the label as ``target``) as the next
+    version of dataset ``feedback-ENDPOINT``: what production saw, to retrain on; each
+    distinct row once unless ``distinct`` is false."""
+    from gapless.serving.challenger import feedback_dataset
+
+    ref = feedback_dataset(ctx.workspace, endpoint, target, since=since, distinct=distinct)
+    rows = ctx.workspace.data.get(ref).row_count
+    ctx.log(f"{ref}: {rows:,} labelled requests of {endpoint}")
+    return {"dataset": ref, "rows": rows}
+
+
 def challenge(ctx: StepContext, *, challenger: str, endpoint: str,
               alias: str = "production", metric: str | None = None, delta: float = 0.0,
-              feedback: bool = True, since: float | None = None) -> dict[str, Any]:
+              feedback: bool = True, since: float | None = None,
+              gates: Any = None) -> dict[str, Any]:
     from gapless.evaluation import scorer_for
     from gapless.registry.gates import BeatCurrent, GateSpec
     from gapless.serving.challenger import _problem, _target, feedback_dataset, labelled
@@ -42,7 +58,7 @@ def challenge(ctx: StepContext, *, challenger: str, endpoint: str,
         raise ValidationError(f"{candidate.ref} already serves endpoint {endpoint!r}; "
                               "nothing to challenge")
     name = scorer_for(metric, _problem(ws, candidate.ref)).name
-    gates = ws.models.gates_for(alias).model_copy(update={"beat_current": BeatCurrent(
+    gates = ws.models.gates_for(alias, gates).model_copy(update={"beat_current": BeatCurrent(
         metric=name, delta=delta, against=champion)})
     checks = {"holdout": ws.models.check_gates(candidate.ref, alias, gates)}
     if feedback and any(r["role"] == "primary" for r in labelled(ws.metadata, endpoint,

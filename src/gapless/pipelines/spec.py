@@ -19,7 +19,8 @@ A spec is YAML (or the same shape as a dict)::
 ``${steps.NAME.OUTPUT}`` reads an output of an earlier step and makes it a dependency;
 ``${params.NAME}`` reads a parameter. A value that is exactly one reference keeps the
 referenced value's type; a reference inside longer text is put in as text. ``schedule``
-and ``triggers`` are read by the scheduler (:mod:`gapless.pipelines.schedules`).
+and ``triggers`` are read by the scheduler (:mod:`gapless.pipelines.schedules`);
+``executor`` (a compute URI) says where the steps run when the caller does not.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class PipelineSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     schedule: Any = None
     triggers: Any = None
+    executor: str | None = None  # where the steps run unless the caller says
     steps: list[StepSpec] = Field(min_length=1)
 
     @property

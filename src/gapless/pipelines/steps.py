@@ -227,6 +227,7 @@ BUILTINS: dict[str, tuple[Callable[..., dict[str, Any]], tuple[str, ...]]] = {
     "deploy": (deploy, ("endpoint", "revision")),
     "batch_predict": (batch_predict, ("rows", "output")),
     "select_rows": (select_rows, ("dataset", "rows")),
+    "feedback": (retraining.feedback, ("dataset", "rows")),
     "challenge": (retraining.challenge, ("challenger", "champion")),
     "canary": (retraining.canary, ("outcome", "revision")),
 }

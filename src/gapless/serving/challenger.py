@@ -68,9 +68,11 @@ def compare_on_feedback(workspace: Any, endpoint: str, *, since: float | None = 
 
 
 def feedback_dataset(workspace: Any, endpoint: str, target: str, *,
-                     since: float | None = None) -> str:
+                     since: float | None = None, distinct: bool = False) -> str:
     """The labelled requests of ``endpoint`` saved as the next version of dataset
-    ``feedback-ENDPOINT`` (inputs, and the label as column ``target``); its reference."""
+    ``feedback-ENDPOINT`` (inputs, and the label as column ``target``); its reference.
+    ``distinct``: each distinct row once (a retried or replayed request would otherwise
+    weigh twice, and land on both sides of a cross-validation split)."""
     import pandas as pd
 
     rows = [r for r in labelled(workspace.metadata, endpoint, since=since)
@@ -79,6 +81,8 @@ def feedback_dataset(workspace: Any, endpoint: str, target: str, *,
         raise ValidationError(f"endpoint {endpoint!r} has no labelled predictions yet; send "
                               "labels to POST /v1/endpoints/{name}/feedback first")
     frame = pd.DataFrame([{**r["inputs"], target: r["label"]} for r in rows])
+    if distinct:
+        frame = frame.drop_duplicates(ignore_index=True)
     added = workspace.data.add(f"feedback-{endpoint}", frame, kind="derived",
                                description=f"labelled predictions of endpoint {endpoint}")
     return added.version.ref
