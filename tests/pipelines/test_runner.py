@@ -184,3 +184,20 @@ def test_the_same_pipeline_runs_on_a_dask_local_cluster(workspace: Workspace) ->
     left, right = run.outputs["left"], run.outputs["right"]
     assert left["at"][0] < right["at"][1] and right["at"][0] < left["at"][1]  # overlapped
     assert workspace.data.get("rows@1").row_count == 10  # written by a Dask worker
+
+
+def test_a_dask_worker_that_dies_fails_its_step_and_spares_the_rest(
+        workspace: Workspace) -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        from conftest import service_missing
+
+        service_missing("Dask", f"{exc.name} is not installed (pip install 'gapless[dask]')")
+    run = workspace.pipelines.run(spec(
+        {"name": "boom", "uses": U + "die"},
+        {"name": "after", "uses": U + "constant", "with": {"value": "${steps.boom.value}"}},
+        {"name": "apart", "uses": U + "constant", "with": {"value": 7}}),
+        executor="dask-local:2")
+    assert status(run) == {"boom": "failed", "after": "skipped", "apart": "succeeded"}
+    assert "the worker running it died" in run.steps[0].error

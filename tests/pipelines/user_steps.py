@@ -62,3 +62,11 @@ def not_a_step(ctx: StepContext) -> dict[str, Any]:
 @step(outputs=["missing"])
 def forgets_output(ctx: StepContext) -> dict[str, Any]:
     return {"other": 1}
+
+
+@step(outputs=["waited"])
+def wait_unless_file(ctx: StepContext, path: str, seconds: float = 120.0) -> dict[str, Any]:
+    """Hangs (as a long training would) unless ``path`` exists."""
+    if not Path(path).exists():
+        time.sleep(seconds)
+    return {"waited": not Path(path).exists()}

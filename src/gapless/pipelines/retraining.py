@@ -1,6 +1,8 @@
 """The built-in steps that let a retrained model take over safely.
 
 ``feedback``: the endpoint's labelled requests as a dataset version, to retrain on.
+``update``: the incremental alternative to ``train``: ``partial_fit`` of the served model
+on new rows, for models that support it.
 
 ``challenge``: the challenger must beat the model an endpoint serves (the champion) on
 the challenger's own holdout (its test split, the freshest data) and, when labels came
@@ -117,3 +119,57 @@ def canary(ctx: StepContext, *, endpoint: str, model: str,
         raise ValidationError(f"the canary of {model} on {endpoint} was rolled back: {reason}")
     return {"outcome": "promoted", "revision": final.revision, "reason": reason,
             "champion": champion}
+
+
+def update(ctx: StepContext, *, model: str, dataset: str, name: str | None = None,
+           description: str | None = None) -> dict[str, Any]:
+    """Incremental update: ``partial_fit`` the registered ``model`` (or the final step of
+    its pipeline, behind the transforms it was fitted with) on the rows of ``dataset``,
+    and register the result as the next version, with the same signature and training
+    spec and a lineage naming both the model it started from and the new data. Models
+    without ``partial_fit`` get a clear error: retrain them with the ``train`` step."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from sklearn.pipeline import Pipeline
+
+    from gapless.core.schema import Signature
+    from gapless.registry.packaging import pack
+    from gapless.serving.challenger import _target
+
+    ws = ctx.workspace
+    base = ws.models.get(model)
+    estimator = ws.models.load(base)
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    if not hasattr(final, "partial_fit"):
+        raise ValidationError(f"{base.ref} ends in {type(final).__name__}, which has no "
+                              "partial_fit; retrain it with the train step instead")
+    if not base.signature:
+        raise ValidationError(f"{base.ref} has no signature, so its input columns are "
+                              "unknown; register it from a training run")
+    target = _target(ws, base)
+    frame = ws.data.load(dataset)
+    columns = Signature.from_dict(base.signature).names
+    missing = [c for c in [*columns, target] if c not in frame.columns]
+    if missing:
+        raise ValidationError(f"{dataset} lacks column(s) {missing} that {base.ref} needs")
+    X, y = frame[columns], frame[target]
+    if isinstance(estimator, Pipeline):
+        final.partial_fit(estimator[:-1].transform(X), y)
+    else:
+        estimator.partial_fit(X, y)
+    spec = json.loads(ws.models.tracking.read_artifact(base.run_id, "spec.json"))
+    with ws.start_run(f"update-{base.model}", f"partial_fit of {base.ref}",
+                      parent=None) as run, tempfile.TemporaryDirectory() as tmp:
+        run.log_param("dataset", dataset)
+        run.log_param("updated_from", base.ref)
+        path = Path(tmp) / "model.skops"
+        path.write_bytes(pack(estimator, ws.models.cipher).data)
+        run.log_artifact(path, artifact_path="model")
+        run.log_dict(dict(base.signature), "signature.json")
+        run.log_dict({**spec, "dataset": dataset}, "spec.json")
+    version = ws.models.register(run.id, name or base.model, description=description or (
+        f"{base.ref} updated with partial_fit on {dataset}"))
+    ctx.log(f"{base.ref} + partial_fit on {len(frame):,} rows of {dataset} -> {version.ref}")
+    return {"version": version.ref, "rows": len(frame), "updated_from": base.ref}

@@ -230,6 +230,7 @@ BUILTINS: dict[str, tuple[Callable[..., dict[str, Any]], tuple[str, ...]]] = {
     "feedback": (retraining.feedback, ("dataset", "rows")),
     "challenge": (retraining.challenge, ("challenger", "champion")),
     "canary": (retraining.canary, ("outcome", "revision")),
+    "update": (retraining.update, ("version", "rows")),
 }
 
 
