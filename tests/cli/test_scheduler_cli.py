@@ -59,3 +59,55 @@ def test_the_launcher_runs_the_pipeline_through_the_workspace(workspace, tmp_pat
     run_id = launcher(workspace)(str(spec), "alert:3")
     run = workspace.pipelines.get(run_id)
     assert (run.trigger, run.status, run.executor) == ("alert:3", "succeeded", "local:1")
+
+
+def test_serve_with_the_scheduler_runs_a_triggered_pipeline(workspace) -> None:  # type: ignore[no-untyped-def]
+    """A real ``gapless serve --scheduler`` on 127.0.0.1 picks up an alert trigger and
+    runs the pipeline, then stops with the server (by its PID)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from conftest import free_port
+    from gapless.stores.tables import alert_events
+
+    folder = workspace.root / "pipelines"
+    folder.mkdir()
+    (folder / "p.yaml").write_text(yaml.safe_dump({
+        "name": "p", "executor": "local:1", "triggers": {"alerts": True},
+        "steps": [{"name": "one", "uses": "python:pipelines.user_steps:constant",
+                   "with": {"value": 1}}]}), encoding="utf-8")
+    workspace.metadata.write(lambda conn: conn.execute(alert_events.insert().values(
+        rule="r", endpoint="e", metric="error_rate", value=1.0, condition="> 0.5",
+        window_start=0.0, window_end=1.0, fired_at=time.time(), actions_json="[]",
+        pipeline="p")))
+    tests = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH",
+                                                                               "")])}
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gapless", "-w", str(workspace.root), "serve", "--no-auth",
+         "--host", "127.0.0.1", "--port", str(port), "--scheduler"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not [r for r in workspace.pipelines.runs("p") if r.status == "succeeded"]:
+            assert time.monotonic() < deadline and server.poll() is None, \
+                server.communicate(timeout=5)[0][-2000:]
+            time.sleep(0.2)
+        while True:  # the server answers too
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=5).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None
+            time.sleep(0.2)
+        (run,) = workspace.pipelines.runs("p")
+        assert run.trigger == "alert:1"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -93,12 +93,21 @@ def status(run) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
-def test_a_challenger_that_wins_is_canaried_and_promoted(live) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("executor", ["local:1", "dask-local:2"])
+def test_a_challenger_that_wins_is_canaried_and_promoted(live, executor: str) -> None:  # type: ignore[no-untyped-def]
+    if executor.startswith("dask"):
+        try:
+            import distributed  # noqa: F401
+        except ImportError as exc:
+            from conftest import service_missing
+
+            service_missing("Dask", f"{exc.name} is not installed (pip install "
+                                    "'gapless[dask]')")
     ws, _ = live
     spec = retrain(-0.2, {"min_requests": 20, "max_error_rate": 0.05,
                           "max_prediction_shift": None})
     spec["steps"][-1]["with"]["version"] = "${steps.challenge.challenger}"
-    run = ws.pipelines.run(spec, executor="local:1", trigger="alert:1")
+    run = ws.pipelines.run(spec, executor=executor, trigger="alert:1")
     assert run.status == "succeeded", run.to_dict()
     assert run.outputs["challenge"]["checked"] == ["feedback", "holdout"]
     assert run.outputs["canary"]["outcome"] == "promoted"
