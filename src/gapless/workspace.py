@@ -93,6 +93,14 @@ class Workspace:
         return ApiKeys(self.metadata)
 
     @property
+    def features(self) -> Any:
+        """Feature views and point-in-time training sets
+        (:class:`gapless.features.api.Features`)."""
+        from gapless.features.api import Features
+
+        return Features(self.data, self.metadata, self.root)
+
+    @property
     def pipelines(self) -> Any:
         """Run pipeline specs and read their runs (:class:`gapless.pipelines.api.Pipelines`)."""
         from gapless.pipelines.api import Pipelines

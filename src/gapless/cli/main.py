@@ -16,6 +16,7 @@ from gapless.cli import (
     data,
     db,
     demo,
+    features,
     keys,
     models,
     monitor,
@@ -60,6 +61,7 @@ app.command("predict")(predict.predict)
 app.command("scheduler")(scheduler.scheduler)
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
+app.add_typer(features.app, name="features")
 app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
 app.add_typer(monitor.app, name="monitor")

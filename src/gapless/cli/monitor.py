@@ -175,7 +175,7 @@ def skew(
 
     from gapless.monitoring.windows import parse_window
 
-    (frame,) = _load(ctx, offline)
+    (frame,) = load_frames(ctx, offline)
     with open_workspace(ctx) as ws:
         found = ws.monitor.skew(endpoint, frame, key=key, timestamp=timestamp,
                                 since=time.time() - parse_window(last), rtol=rtol)
@@ -214,7 +214,7 @@ def drift(
     the deciding test per column, its companions, and the dataset's verdict."""
     from gapless.monitoring.drift import data_drift
 
-    frames = _load(ctx, reference, current)
+    frames = load_frames(ctx, reference, current)
     roles = {name: role for name, role in ((target, "target"), (prediction, "prediction"))
              if name}
     report = data_drift(
@@ -306,7 +306,7 @@ def _sample(source: str, option: str = "--reference") -> Any:
     return source
 
 
-def _load(ctx: typer.Context, *sources: str) -> list[Any]:
+def load_frames(ctx: typer.Context, *sources: str) -> list[Any]:
     """Each source as a DataFrame: files directly (no workspace needed), NAME@VERSION
     from the workspace's datasets."""
     import pandas as pd

@@ -1,4 +1,5 @@
-"""Features: transforms compiled into the model pipeline (and, later, feature views)."""
+"""Features: transforms compiled into the model pipeline, and feature views with
+point-in-time training sets (views, registry, offline, api)."""
 
 from gapless.features.transforms import (
     AUTO_DATETIME_PARTS,

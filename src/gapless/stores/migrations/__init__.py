@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gapless.stores.sql import MetadataStore
 
 # The newest revision in versions/; a test checks it equals Alembic's head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 _LOCK_KEY = 0x6761706C  # "gapl": the advisory-lock id gapless migrations take on PostgreSQL
 SCRIPT_LOCATION = str(Path(__file__).parent)
 

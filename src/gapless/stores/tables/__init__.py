@@ -12,6 +12,7 @@ from gapless.stores.tables.data import (
     dataset_versions,
     datasets,
 )
+from gapless.stores.tables.features import feature_views
 from gapless.stores.tables.pipelines import pipeline_runs, pipeline_steps, schedule_firings
 from gapless.stores.tables.registry import (
     model_aliases,
@@ -47,6 +48,7 @@ __all__ = [
     "deployment_history",
     "deployments",
     "experiments",
+    "feature_views",
     "feedback",
     "latest_metrics",
     "metadata",

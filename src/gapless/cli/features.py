@@ -1,0 +1,69 @@
+"""``gapless features``: register feature views, list them, build a training set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gapless.cli.render import console, open_workspace, when
+
+app = typer.Typer(help="Feature views: versioned definitions, point-in-time training sets.",
+                  no_args_is_help=True)
+
+
+@app.command("apply")
+def apply(ctx: typer.Context,
+          spec: Path = typer.Argument(..., help="A feature view spec (YAML).")) -> None:
+    """Register the views of SPEC: a changed definition becomes the next version."""
+    with open_workspace(ctx) as ws:
+        applied = ws.features.apply(spec)
+    for a in applied:
+        v = a.version
+        console().print(f"{v.ref}: " + ("registered" if a.created else "unchanged") + f" "
+                        f"({len(v.view.features)} features of {', '.join(v.view.entities)})",
+                        highlight=False)
+
+
+@app.command("list")
+def list_views(ctx: typer.Context) -> None:
+    """The latest version of every feature view."""
+    from rich.table import Table
+
+    with open_workspace(ctx) as ws:
+        found = ws.features.views()
+    table = Table("view", "entities", "timestamp", "ttl", "features", "source", "created")
+    for v in found:
+        source = v.view.source.dataset or v.view.source.parquet or ""
+        table.add_row(v.ref, ", ".join(v.view.entities), v.view.timestamp or "(static)",
+                      v.view.ttl or "-", ", ".join(f.name for f in v.view.features), source,
+                      when(v.created_at))
+    console().print(table if found else "no feature views yet: gapless features apply SPEC")
+
+
+@app.command("training-set")
+def training_set(
+    ctx: typer.Context,
+    entities: str = typer.Argument(..., help="Entity rows: a CSV/Parquet file or "
+                                   "NAME@VERSION (keys and a timestamp column)."),
+    feature: list[str] = typer.Option(..., "--feature", "-f", help="VIEW:FEATURE or VIEW "
+                                      "(repeat)."),
+    timestamp: str = typer.Option("event_timestamp", "--timestamp", help="The entity "
+                                  "rows' lookup-time column."),
+    save_as: str = typer.Option(None, "--save-as", help="Store it as the next version of "
+                                "this dataset, with lineage to the views."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write it as Parquet."),
+) -> None:
+    """Join each entity row with its features as they were at its time (never later)."""
+    from gapless.cli.monitor import load_frames
+
+    (frame,) = load_frames(ctx, entities)
+    with open_workspace(ctx) as ws:
+        result = ws.features.training_set(frame, feature, timestamp=timestamp,
+                                          save_as=save_as)
+    frame, ref = result if save_as else (result, None)
+    if output is not None:
+        frame.to_parquet(output, index=False)
+    console().print(f"{len(frame):,} rows x {frame.shape[1]} columns"
+                    + (f"; saved as {ref}" if ref else "")
+                    + (f"; written to {output}" if output else ""), highlight=False)
