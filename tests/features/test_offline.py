@@ -169,3 +169,15 @@ def test_bad_views_are_refused_with_the_field(workspace: Workspace, change: dict
     with pytest.raises(ValidationError) as caught:
         workspace.features.apply({**VIEW, **change})
     assert message in str(caught.value)
+
+
+def test_late_rows_count_by_their_event_time_not_their_position(workspace: Workspace) -> None:
+    # Stored out of order: the 5h value arrived after the 20h one.
+    workspace.data.add("late", pd.DataFrame({"k": ["a", "a", "a"],
+                                             "t": [at(0), at(20), at(5)],
+                                             "v": [1.0, 3.0, 2.0]}))
+    workspace.features.apply({"name": "late", "entities": ["k"], "timestamp": "t",
+                              "source": {"dataset": "late"}, "features": [{"name": "v"}]})
+    found = workspace.features.training_set(
+        pd.DataFrame({"k": ["a"] * 3, "event_timestamp": [at(4), at(6), at(21)]}), ["late"])
+    assert found["v"].tolist() == [1.0, 2.0, 3.0]
