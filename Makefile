@@ -57,6 +57,7 @@ bench: $(BENCH_STAMP) $(EVIDENTLY_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench_batch.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_drift.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_drift_stream.py --output benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python benchmarks/bench_features.py --output benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) .pytest_cache .ruff_cache

@@ -50,7 +50,8 @@ def point_in_time(entity_df: Any, requests: Sequence[tuple[FeatureView, str, lis
                 raise ValidationError(f"the entity frame lacks the key column(s) {missing} of "
                                       f"feature view {view.name!r}")
             _check_source(con, view, path, names)
-            found = con.execute(_sql(view, names), [path]).df()
+            found = con.execute(_sql(view, names, ties=_has_ties(con, view, path, names)),
+                                [path]).df()
             out = out.merge(found, on="_row", how="left")
     finally:
         con.close()
@@ -59,7 +60,17 @@ def point_in_time(entity_df: Any, requests: Sequence[tuple[FeatureView, str, lis
     return pd.concat([result, columns], axis=1)
 
 
-def _sql(view: FeatureView, names: list[str]) -> str:
+def _has_ties(con: Any, view: FeatureView, path: str, names: list[str]) -> bool:
+    """Whether two source rows of one entity share an event time: only then is the join
+    slowed down by settling ties (a window over the whole source)."""
+    if not view.timestamp or all(view.feature(n).aggregate for n in names):
+        return False
+    keys = _names([*view.entities, view.timestamp])
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM read_parquet($1) GROUP BY {keys} "
+                            "HAVING count(*) > 1)", [path]).fetchone()[0])
+
+
+def _sql(view: FeatureView, names: list[str], *, ties: bool) -> str:
     keys = view.entities
     on = " AND ".join(f's."{k}" = e."{k}"' for k in keys)
     plain = [view.feature(n) for n in names if view.feature(n).aggregate is None]
@@ -71,15 +82,16 @@ def _sql(view: FeatureView, names: list[str]) -> str:
                 f'(SELECT * FROM (SELECT *, row_number() OVER () AS _rn FROM read_parquet($1)) '
                 f'QUALIFY row_number() OVER (PARTITION BY {_names(keys)} ORDER BY _rn DESC) = 1)'
                 f' s ON {on}')
-    source = (f'(SELECT *, CAST("{view.timestamp}" AS TIMESTAMP) AS _ts, '
-              f'row_number() OVER () AS _rn FROM read_parquet($1))')
+    numbered = ", row_number() OVER () AS _rn" if ties else ""
+    source = (f'(SELECT *, CAST("{view.timestamp}" AS TIMESTAMP) AS _ts{numbered} '
+              f'FROM read_parquet($1))')
     if plain:
         ttl = view.ttl_seconds
         keep = (f"e._at - s._ts <= INTERVAL '{ttl} seconds'" if ttl is not None else "TRUE")
         columns = ", ".join(f'CASE WHEN {keep} THEN s."{f.reads}" END AS "{f.name}"'
                             for f in plain)
         latest = (f'(SELECT * FROM {source} QUALIFY row_number() OVER (PARTITION BY '
-                  f'{_names(keys)}, _ts ORDER BY _rn DESC) = 1)')
+                  f'{_names(keys)}, _ts ORDER BY _rn DESC) = 1)') if ties else source
         parts.append(f"SELECT e._row, {columns} FROM entities e ASOF LEFT JOIN {latest} s "
                      f"ON {on} AND e._at >= s._ts")
     if aggregates:
