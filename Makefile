@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(BENCH_VENV)/.installed-bench
 EVIDENTLY_VENV := .venv-evidently
 EVIDENTLY_STAMP := $(EVIDENTLY_VENV)/.installed
+FEAST_VENV := benchmarks/.work/venv-feast
+FEAST_STAMP := $(FEAST_VENV)/.installed
 
 .PHONY: install demo test lint bench clean
 
@@ -47,7 +49,14 @@ $(EVIDENTLY_STAMP):
 		scipy pyarrow
 	touch $(EVIDENTLY_STAMP)
 
-bench: $(BENCH_STAMP) $(EVIDENTLY_STAMP)
+# Feast pins pandas < 3: bench_online.py runs Feast's side with this venv's Python.
+$(FEAST_STAMP):
+	test -x $(FEAST_VENV)/bin/python || $(PYTHON) -m venv $(FEAST_VENV)
+	$(FEAST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FEAST_VENV)/bin/python -m pip install -q feast
+	touch $(FEAST_STAMP)
+
+bench: $(BENCH_STAMP) $(EVIDENTLY_STAMP) $(FEAST_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench_tracking.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_ingest.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_profile.py --output benchmarks/RESULTS.md
@@ -58,6 +67,7 @@ bench: $(BENCH_STAMP) $(EVIDENTLY_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench_drift.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_drift_stream.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_features.py --output benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python benchmarks/bench_online.py --output benchmarks/RESULTS.md
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) $(FEAST_VENV) .pytest_cache .ruff_cache

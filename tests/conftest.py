@@ -240,3 +240,31 @@ def log_predictions(store, rows, *, endpoint: str = "churn") -> list[str]:  # ty
         log.log(PredictionRecord(**fields))
     log.close()
     return ids
+
+
+# -- Redis ---------------------------------------------------------------------------------
+REDIS_URL = os.environ.get("GAPLESS_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def redis_prefixed_url() -> Iterator[str]:
+    """A Redis URL with a fresh key prefix; deletes the prefix's keys when done."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        service_missing("Redis", str(exc).splitlines()[0])
+    prefix = f"gapless-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{REDIS_URL}?prefix={prefix}"
+    finally:
+        names = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if names:
+            client.delete(*names)
+        client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    yield from redis_prefixed_url()

@@ -61,6 +61,7 @@ class Workspace:
             cache_dir=self.settings.state_dir / "cache" / "datasets",
             storage_options=self._storage_options,
         )
+        self._features: Any = None  # opened on first use: it owns the online store
         self.models = Models(
             self.metadata, self.artifacts, self.runs, self.data,
             encryption_key=self.settings.encryption_key, admins=self.settings.admins,
@@ -98,7 +99,10 @@ class Workspace:
         (:class:`gapless.features.api.Features`)."""
         from gapless.features.api import Features
 
-        return Features(self.data, self.metadata, self.root)
+        if self._features is None:
+            self._features = Features(self.data, self.metadata, self.root,
+                                      self.settings.online_uri)
+        return self._features
 
     @property
     def pipelines(self) -> Any:
@@ -213,6 +217,8 @@ class Workspace:
         return dict(self.settings.artifact_options) if scheme == artifact_scheme != "file" else {}
 
     def close(self) -> None:
+        if self._features is not None:
+            self._features.close()
         self.metadata.dispose()
 
     def __enter__(self) -> Workspace:

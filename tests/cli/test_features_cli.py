@@ -44,3 +44,20 @@ def test_apply_list_and_build_a_training_set(workspace: Workspace, tmp_path: Pat
     bad = runner.invoke(app, [*args, "training-set", str(entities), "-f", "activity:nope",
                               "--timestamp", "at"])
     assert "has no feature 'nope'" in str(bad.exception)
+
+
+def test_materialize_and_get(workspace: Workspace) -> None:
+    t0 = pd.Timestamp("2026-11-01")
+    workspace.data.add("events", pd.DataFrame({
+        "customer_id": ["a", "b"], "event_time": [t0, t0], "amount": [1.5, 2.5]}))
+    workspace.features.apply({"name": "activity", "entities": ["customer_id"],
+                              "timestamp": "event_time", "source": {"dataset": "events"},
+                              "features": [{"name": "amount"}]})
+    args = ["-w", str(workspace.root), "features"]
+    done = runner.invoke(app, [*args, "materialize", "activity", "--until", "2026-11-02"])
+    assert done.exit_code == 0, done.output
+    assert "activity@1: 2 entities written" in done.output and "2 in the online store" \
+        in done.output
+    got = runner.invoke(app, [*args, "get", "activity", "-k", "a", "-k", "zz"])
+    assert got.exit_code == 0, got.output
+    assert 'a: {"amount": 1.5}' in got.output and 'zz: {"amount": null}' in got.output

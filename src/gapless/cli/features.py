@@ -41,6 +41,50 @@ def list_views(ctx: typer.Context) -> None:
     console().print(table if found else "no feature views yet: gapless features apply SPEC")
 
 
+@app.command("materialize")
+def materialize(
+    ctx: typer.Context,
+    view: str = typer.Argument(..., help="A view: NAME (latest version) or NAME@VERSION."),
+    until: str = typer.Option(None, "--until", help="As of this UTC time (ISO 8601; "
+                              "default now)."),
+    since: str = typer.Option(None, "--since", help="Only entities with source rows after "
+                              "this time (incremental)."),
+) -> None:
+    """Write VIEW's values as of --until into the online store (idempotent; a new view
+    version replaces the old one's rows)."""
+    from gapless.cli.monitor import _utc_time
+
+    with open_workspace(ctx) as ws:
+        done = ws.features.materialize(
+            view, until=_utc_time(until, "--until") if until else None,
+            since=_utc_time(since, "--since") if since else None)
+        fresh = ws.features.online_store.freshness(view.partition("@")[0],
+                                                   int(done.view.rsplit("@", 1)[1]))
+    dropped = f"; dropped version(s) {done.dropped_versions}" if done.dropped_versions else ""
+    console().print(f"{done.view}: {done.rows:,} entities written as of {when(done.until)}; "
+                    f"{fresh['rows']:,} in the online store{dropped}", highlight=False)
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    view: str = typer.Argument(..., help="A view name."),
+    key: list[str] = typer.Option(..., "--key", "-k", help="An entity key (repeat; a "
+                                  "compound key as parts joined by |)."),
+    feature: list[str] = typer.Option([], "--feature", "-f", help="A feature (default: "
+                                      "all of the view's)."),
+) -> None:
+    """Online values of VIEW for the given entity keys, as serving reads them."""
+    import json
+
+    keys = [tuple(k.split("|")) if "|" in k else k for k in key]
+    names = [f"{view}:{f}" for f in feature] or [view]
+    with open_workspace(ctx) as ws:
+        rows = ws.features.online(keys, names)
+    for k, row in zip(key, rows, strict=True):
+        console().print(f"{k}: {json.dumps(row, default=str)}", highlight=False, markup=False)
+
+
 @app.command("training-set")
 def training_set(
     ctx: typer.Context,

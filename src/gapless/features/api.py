@@ -15,10 +15,61 @@ from gapless.features.views import load_views
 class Features:
     """Feature views over a workspace's datasets (see :mod:`gapless.features.views`)."""
 
-    def __init__(self, data: Any, metadata: Any, root: Path) -> None:
+    def __init__(self, data: Any, metadata: Any, root: Path, online_uri: str) -> None:
         self.data = data  # gapless.data.versions.DataVersions
         self.registry = ViewRegistry(metadata)
         self.root = root
+        self.online_uri = online_uri
+        self._online: Any = None
+
+    @property
+    def online_store(self) -> Any:
+        """The online store (``online_uri``: SQLite by default, Redis in production)."""
+        if self._online is None:
+            from gapless.stores.online import open_online_store
+
+            self._online = open_online_store(self.online_uri)
+        return self._online
+
+    def materialize(self, name: str, *, until: float | None = None,
+                    since: float | None = None) -> Any:
+        """Write view ``name`` (latest version, or NAME@VERSION) into the online store
+        as of ``until`` (default now); ``since``: only entities with newer source rows.
+        See :mod:`gapless.features.materialize`."""
+        import time
+
+        from gapless.features.materialize import materialize
+
+        found = self.registry.get(name)
+        path, _ = self._source(found.view)
+        return materialize(self.online_store, found, path,
+                           until=time.time() if until is None else until, since=since)
+
+    def online(self, keys: Sequence[Any], features: Sequence[str]) -> list[dict[str, Any]]:
+        """Per entity key (a value, or a tuple for compound keys), the requested features
+        (``view:feature`` or ``view``) from the online store, in key order; a feature
+        the store has no value for is None. One read per view, however many keys."""
+        out: list[dict[str, Any]] = [{} for _ in keys]
+        for ref, names in parse_features(features).items():
+            found = self.registry.get(ref)
+            chosen = names or [f.name for f in found.view.features]
+            for name in chosen:
+                found.view.feature(name)
+            wanted = [k if isinstance(k, tuple) else (k,) for k in keys]
+            if any(len(k) != len(found.view.entities) for k in wanted):
+                raise ValidationError(f"feature view {found.ref} is keyed by "
+                                      f"{found.view.entities}; give one value per key part")
+            rows = self.online_store.read(found.view.name, found.version,
+                                          [tuple(str(p) for p in k) for k in wanted], chosen)
+            for target, row in zip(out, rows, strict=True):
+                for name in chosen:
+                    target[name] = None if row is None else row.get(name)
+        return out
+
+    def close(self) -> None:
+        if self._online is not None:
+            self._online.close()
+            self._online = None
 
     def apply(self, spec: Any) -> list[Applied]:
         """Register the views of ``spec`` (YAML path, mapping, list or view); a changed

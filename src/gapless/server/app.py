@@ -16,7 +16,7 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +27,7 @@ from gapless.server.errors import error_body, status_of
 from gapless.server.metrics import ServerMetrics
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_FEATURE_KEYS = 1000  # entity keys in one GET /v1/features/{view}
 DEFAULT_ENDPOINT = "default"
 log = logging.getLogger(__name__)
 
@@ -343,6 +344,23 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
                                    field="model") from exc
         applied = deployments.put(name, spec, reason=reason, expected_revision=expected)
         return {"endpoint": name, "revision": applied.revision}
+
+    # -- online features ------------------------------------------------------------------
+    @app.get("/v1/features/{view}", tags=["features"], dependencies=[Depends(need("read"))])
+    def online_features(view: str, key: list[str] = Query(default_factory=list),
+                        features: str | None = None) -> dict[str, Any]:
+        """The online values of feature view ``view`` for each ``key`` (repeat it; at most
+        1,000; a compound key as parts joined by ``|``), ``features`` comma-separated
+        (default: all of the view's)."""
+        if not key or len(key) > MAX_FEATURE_KEYS:
+            raise RequestError(f"give 1 to {MAX_FEATURE_KEYS} entity keys as ?key=...",
+                               status=400, field="key")
+        names = [f"{view}:{n.strip()}" for n in features.split(",") if n.strip()] \
+            if features else [view]
+        keys = [tuple(k.split("|")) if "|" in k else k for k in key]
+        rows = workspace.features.online(keys, names)
+        return {"view": view, "rows": [{"key": k, "features": r}
+                                       for k, r in zip(key, rows, strict=True)]}
 
     from gapless.ui import mount_dashboard
 
