@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticError
 
 from gapless.core.errors import ValidationError
+from gapless.stores.specfiles import read_yaml
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -158,15 +159,8 @@ def load_views(source: Any) -> list[FeatureView]:
         return [source]
     where = "feature view spec"
     if isinstance(source, str | Path):
-        import yaml
-
         where = f"feature view spec {source}"
-        try:
-            source = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValidationError(f"{where}: no such file") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ValidationError(f"{where}: cannot be read: {exc}") from exc
+        source = read_yaml(source, "feature view spec")
     if isinstance(source, Mapping) and "views" in source:
         source = source["views"]
     entries = [source] if isinstance(source, Mapping) else source

@@ -44,6 +44,7 @@ from typing import Any
 from gapless.core.errors import ValidationError
 from gapless.monitoring.performance import METRICS as PERFORMANCE
 from gapless.monitoring.windows import parse_window
+from gapless.stores.specfiles import read_yaml
 
 SERVICE = ("requests", "rate_per_s", "errors", "error_rate")
 LATENCY = ("p50", "p95", "p99")
@@ -134,15 +135,8 @@ class AlertRules:
             return source
         where = "alert rules"
         if isinstance(source, str | Path):
-            import yaml
-
             where = f"alert rules {source}"
-            try:
-                source = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
-            except FileNotFoundError:
-                raise ValidationError(f"{where}: no such file") from None
-            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-                raise ValidationError(f"{where}: cannot be read: {exc}") from exc
+            source = read_yaml(source, "alert rules") or {}
         if isinstance(source, Mapping):
             extra = sorted(set(source) - {"rules"})
             if extra:

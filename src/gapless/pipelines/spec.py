@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from gapless.core.errors import ValidationError
+from gapless.stores.specfiles import read_yaml
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"
 REFERENCE = re.compile(r"\$\{\s*(steps|params)\.([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_.-]+))?\s*\}")
@@ -77,15 +78,8 @@ def load_spec(source: PipelineSpec | str | Path | Mapping[str, Any]) -> Pipeline
         return source
     where = "pipeline spec"
     if isinstance(source, str | Path):
-        import yaml
-
         where = f"pipeline spec {source}"
-        try:
-            source = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValidationError(f"{where}: no such file") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ValidationError(f"{where}: cannot be read: {exc}") from exc
+        source = read_yaml(source, "pipeline spec")
     if not isinstance(source, Mapping):
         raise ValidationError(f"{where}: expected a mapping with name and steps, got "
                               f"{type(source).__name__}")
