@@ -75,10 +75,13 @@ def test_bad_store_uri_in_settings_is_reported(tmp_path: Path, gapless_cli) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_demo_runs_the_data_lifecycle_and_tracks_a_model_comparison(
     tmp_path: Path, gapless_cli
 ) -> None:
-    done = gapless_cli("demo", "--dir", str(tmp_path / "demo"), "--rows", "3000")
+    # The whole loop takes about two minutes on an idle 2-core machine; CI may be busier.
+    done = gapless_cli("demo", "--dir", str(tmp_path / "demo"), "--rows", "3000",
+                       timeout=480)
     assert done.returncode == 0, done.stderr
     assert "model card" in done.stdout and "best:" in done.stdout
     with Workspace(tmp_path / "demo") as ws:
