@@ -93,6 +93,37 @@ def status_kib(field: str) -> int:
     return 0
 
 
+class ChildFailed(Exception):
+    """A measured child exited with an error (printed above by the child)."""
+
+
+def reap(command: list[str], result: Path, label: str) -> dict[str, Any]:
+    """Run ``command`` (a child that writes its JSON record to ``result``), reap it alone
+    with ``os.wait4`` so its rusage is its own, and return the record with ``peak_kib``
+    (the child's ``ru_maxrss``) and ``process_seconds``; ChildFailed when it fails."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    print(f"{label}: running ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    child = subprocess.Popen(command)
+    _, status, usage = os.wait4(child.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise ChildFailed(f"the {label} child failed with exit status {code}; its error is "
+                          "printed above")
+    record = json.loads(result.read_text(encoding="utf-8"))
+    result.unlink()
+    record.update(peak_kib=usage.ru_maxrss, process_seconds=time.perf_counter() - start)
+    if "seconds" in record:
+        print(f"{label}: {record['seconds']:.2f} s (process {record['process_seconds']:.1f} "
+              f"s), peak RSS {usage.ru_maxrss / 1024:,.0f} MiB", file=sys.stderr, flush=True)
+    return record
+
+
 def opening(section: str, title: str, args: Any, versions: list[str]) -> list[str]:
     """A section's first lines: its begin marker, the title, the command and date, the
     machine, the versions of ``versions`` (package names) and, in quick mode, the notice.

@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -299,34 +297,19 @@ class Measurement:
     record: dict[str, Any]
 
 
-class SideFailed(Exception):
-    """A side's child exited with an error (printed above by the child)."""
+SideFailed = _results.ChildFailed
 
 
 def spawn(side: str, python: str, folder: Path, rows: int) -> Measurement:
-    """Run one side in a fresh child process and reap it alone with ``os.wait4``."""
+    """Run one side in a fresh child process (:func:`_results.reap`)."""
     result = folder / f"{side}-result.json"
     command = [python, str(Path(__file__).resolve()), "--side", side, "--data", str(folder),
                "--result", str(result), "--rows", str(rows)]
-    print(f"{side}: running ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    child = subprocess.Popen(command)
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SideFailed(f"the {side} child failed with exit status {code}; its error is "
-                         "printed above")
-    record = json.loads(result.read_text(encoding="utf-8"))
-    result.unlink()
-    measurement = Measurement(side, float(record.get("seconds", 0.0)), elapsed,
-                              usage.ru_maxrss, record)
+    record = _results.reap(command, result, side)
     if "skipped" in record:
         print(f"{side}: skipped: {record['skipped']}", file=sys.stderr, flush=True)
-    else:
-        print(f"{side}: {measurement.seconds:.2f} s (process {elapsed:.1f} s), peak RSS "
-              f"{measurement.peak_kib / 1024:,.0f} MiB", file=sys.stderr, flush=True)
-    return measurement
+    return Measurement(side, float(record.get("seconds", 0.0)), record["process_seconds"],
+                       record["peak_kib"], record)
 
 
 def compare(rows: int, sides: Sequence[str], evidently_python: Path) -> dict[str, Any]:

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -205,23 +203,14 @@ def run_child(mode: str, folder: Path, result: Path, rows: int) -> None:
 
 # -- the parent ------------------------------------------------------------------------
 def spawn(mode: str, folder: Path, rows: int) -> dict[str, Any]:
-    """Run one mode in a fresh child process, reaped alone with ``os.wait4``."""
+    """Run one mode in a fresh child process (:func:`_results.reap`)."""
     result = folder / f"{mode}-{rows}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--data",
                str(folder), "--result", str(result), "--child-rows", str(rows)]
-    print(f"{mode} {rows:,}: running ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    child = subprocess.Popen(command)
-    _, status, usage = os.wait4(child.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"the {mode} child failed with exit status {code}; its error is "
-                         "printed above")
-    record = json.loads(result.read_text(encoding="utf-8"))
-    record.update(peak_kib=usage.ru_maxrss, process_seconds=time.perf_counter() - start)
-    print(f"{mode} {rows:,}: {record['seconds']:.1f} s, peak RSS "
-          f"{usage.ru_maxrss / 1024:,.0f} MiB", file=sys.stderr, flush=True)
-    return record
+    try:
+        return _results.reap(command, result, f"{mode} {rows:,}")
+    except _results.ChildFailed as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def table(runs: list[tuple[str, dict[str, Any]]]) -> str:

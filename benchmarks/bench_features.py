@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -209,25 +207,17 @@ def run_child(mode: str, folder: Path, result: Path, sizes: tuple[int, int]) -> 
 
 # -- the parent ------------------------------------------------------------------------
 def spawn(mode: str, folder: Path, sizes: tuple[int, int]) -> dict[str, Any] | None:
-    """Run one mode in a fresh child process reaped alone with ``os.wait4``; None when the
-    child failed (its error is printed above)."""
+    """Run one mode in a fresh child process (:func:`_results.reap`); None when the child
+    failed (its error is printed above)."""
     result = folder / f"{mode}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--data",
                str(folder), "--result", str(result), "--feature-rows", str(sizes[0]),
                "--entity-rows", str(sizes[1])]
-    print(f"{mode}: running ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    child = subprocess.Popen(command)
-    _, status, usage = os.wait4(child.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        print(f"{mode}: the child failed with exit status {code}", file=sys.stderr)
+    try:
+        return _results.reap(command, result, mode)
+    except _results.ChildFailed as exc:
+        print(exc, file=sys.stderr)
         return None
-    record = json.loads(result.read_text(encoding="utf-8"))
-    record.update(peak_kib=usage.ru_maxrss, process_seconds=time.perf_counter() - start)
-    print(f"{mode}: {record.get('seconds', 0.0):.2f} s, peak RSS "
-          f"{usage.ru_maxrss / 1024:,.0f} MiB", file=sys.stderr, flush=True)
-    return record
 
 
 def table(runs: dict[str, dict[str, Any]]) -> str:
