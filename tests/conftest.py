@@ -202,11 +202,12 @@ def render_dom(chromium: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 # -- Registered models without training ------------------------------------------------
 def register_fitted(ws, model, X, y=None, *, name: str = "churn",  # type: ignore[no-untyped-def]
                     problem: str = "binary", signature: bool = True,
-                    target: str | None = None) -> str:
+                    target: str | None = None, dataset: str | None = None) -> str:
     """Register a fitted scikit-learn model the way training leaves one (a run holding
     ``model/model.skops``, unless ``signature=False`` ``signature.json``, and with a
-    ``target`` a ``spec.json`` naming it); returns ``NAME@VERSION``. For tests of serving
-    that need a model, not a search."""
+    ``target`` a ``spec.json`` naming it, with a ``dataset`` that dataset version as its
+    lineage); returns ``NAME@VERSION``. For tests of serving that need a model, not a
+    search."""
     import tempfile
 
     from gapless.core.schema import infer_signature
@@ -221,6 +222,8 @@ def register_fitted(ws, model, X, y=None, *, name: str = "churn",  # type: ignor
             run.log_dict(infer_signature(X, y, problem=problem).to_dict(), "signature.json")
         if target is not None:
             run.log_dict({"target": target, "problem": problem}, "spec.json")
+        if dataset is not None:
+            run.log_params({"dataset": dataset})
     return ws.models.register(run.id, name).ref
 
 

@@ -146,9 +146,24 @@ class Workspace:
                 current = None
             spec = rollout(current, model, strategy, **options)
         spec = load_spec(spec)
-        for variant in spec.variants:
-            self.models.get(variant.model)  # NotFoundError names a missing model
+        self.check_deployment(spec)
         return store.put(endpoint, spec, reason=reason)
+
+    def check_deployment(self, spec: Any) -> None:
+        """Refuse a spec naming a model that does not exist, or whose feature policy its
+        models cannot follow (``default`` without a value for a fetched feature)."""
+        from gapless.serving.feature_lookup import check_policy
+
+        versions = [self.models.get(v.model) for v in spec.variants]  # NotFoundError
+        check_policy(spec.features, [self.feature_plan(version) for version in versions])
+
+    def feature_plan(self, version: Any) -> Any:
+        """What serving ``version`` fetches from the online store: a
+        :class:`gapless.serving.feature_lookup.FeaturePlan`, or None when it was not
+        trained on feature views."""
+        from gapless.serving.feature_lookup import plan_for
+
+        return plan_for(version, self.data, self.features.registry)
 
     def start_run(
         self,

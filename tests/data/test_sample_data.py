@@ -106,3 +106,17 @@ def test_bad_arguments() -> None:
         make_loans(10)
     with pytest.raises(ValidationError, match="periods_days"):
         make_loans(100, periods_days=0)
+
+
+def test_repayments_turn_late_before_a_default_and_are_seeded() -> None:
+    loans = make_loans(2000, seed=4)
+    payments = sample_data.make_repayments(loans, seed=4)
+    assert payments.equals(sample_data.make_repayments(loans, seed=4))
+    assert list(payments.columns) == ["customer_id", "paid_at", "amount", "days_late", "late"]
+    assert payments["paid_at"].is_monotonic_increasing
+    assert payments["paid_at"].max() <= loans["applied_at"].max()
+    assert set(payments["customer_id"]) == set(loans["customer_id"])
+    assert ((payments["late"] == 1) == (payments["days_late"] > 0)).all()
+    defaulted = set(loans.loc[loans["defaulted"] == 1, "customer_id"])
+    rate = payments.groupby(payments["customer_id"].isin(defaulted))["late"].mean()
+    assert rate[False] < 0.08 < 0.15 < rate[True]  # trouble shows before the default

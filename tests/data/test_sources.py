@@ -141,6 +141,22 @@ def test_sql_table_and_query_on_sqlite(tmp_path: Path) -> None:
         open_source(url)
 
 
+def test_sql_column_types_convert_sqlite_text(tmp_path: Path) -> None:
+    con = sqlite3.connect(tmp_path / "t.db")
+    con.execute("CREATE TABLE t (at TIMESTAMP, n TEXT)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [("2026-11-01 10:00:00", "1"),
+                                                    ("2026-11-02 11:30:00.5", "2")])
+    con.commit()
+    con.close()
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    table = read_all(url, query="SELECT at, n FROM t",
+                     column_types={"at": "datetime", "n": "integer"})
+    assert table.column("at").to_pylist()[1] == pd.Timestamp("2026-11-02 11:30:00.5")
+    assert table.column("n").to_pylist() == [1, 2]
+    with pytest.raises(ValidationError, match=r"column_types names \['when'\]"):
+        open_source(url, query="SELECT at FROM t", column_types={"when": "datetime"})
+
+
 def test_sql_query_on_postgres(postgres_url: str) -> None:
     import sqlalchemy as sa
 

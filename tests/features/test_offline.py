@@ -127,6 +127,10 @@ def test_a_training_set_saved_as_a_dataset_records_its_lineage(ws: Workspace) ->
     assert ref == "train_set@1" and version.parents == ("events@1",)
     assert version.spec["feature_views"]["activity@1"]["features"] == ["last_amount"]
     assert ws.data.load(ref)["last_amount"].tolist() == [4.0, 10.0]
+    ws.data.add("applications", entities)  # entity rows as a dataset: a parent too
+    _, ref = ws.features.training_set("applications", ["activity:last_amount"],
+                                      save_as="train_set_2")
+    assert ws.data.get(ref).parents == ("applications@1", "events@1")
 
 
 @pytest.mark.parametrize(("features", "entities", "message"), [

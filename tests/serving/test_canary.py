@@ -29,7 +29,9 @@ class Clock:
 def ws(workspace: Workspace) -> Workspace:
     for _ in range(2):
         register_fitted(workspace, LogisticRegression().fit(X, y), X, y)
-    workspace.deploy("churn", "churn@1")
+    workspace.deploy("churn", spec={"variants": [{"name": "primary", "model": "churn@1",
+                                                  "weight": 100}],
+                                    "log_fields": ["customer_id"]})
     workspace.deploy("churn", "churn@2", strategy="canary",
                      ramp=Ramp(steps=[10, 50, 100], interval_s=60),
                      guardrails=Guardrails(min_requests=20, max_error_rate=0.1,
@@ -75,6 +77,7 @@ def test_a_healthy_canary_advances_step_by_step_and_is_promoted(ws: Workspace) -
     final = ws.deployments.get("churn")
     assert final.spec.strategy == "single"
     assert [v.model for v in final.spec.variants] == ["churn@2"]
+    assert final.spec.log_fields == ["customer_id"]  # the endpoint's settings survive
     reasons = [h["reason"] for h in ws.deployments.history("churn")]
     assert "advancing to 50%" in reasons[-3] and "promoting the canary" in reasons[-1]
     assert controller.tick() == []  # nothing left to drive
@@ -130,7 +133,9 @@ def test_at_the_last_step_the_primary_reference_is_the_whole_canary(
     the weights moved; judging the shift on them would roll back a healthy canary."""
     for _ in range(2):
         register_fitted(workspace, LogisticRegression().fit(X, y), X, y)
-    workspace.deploy("churn", "churn@1")
+    workspace.deploy("churn", spec={"variants": [{"name": "primary", "model": "churn@1",
+                                                  "weight": 100}],
+                                    "log_fields": ["customer_id"]})
     workspace.deploy("churn", "churn@2", strategy="canary",
                      ramp=Ramp(steps=[50, 100], interval_s=60),
                      guardrails=Guardrails(min_requests=20, max_prediction_shift=0.2))

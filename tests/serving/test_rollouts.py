@@ -6,6 +6,7 @@ import pytest
 
 from gapless import ValidationError
 from gapless.serving.deployments import Ramp, route, single
+from gapless.serving.feature_lookup import FeaturePolicy
 from gapless.serving.rollouts import rollout
 
 
@@ -46,3 +47,13 @@ def test_strategies_that_need_an_incumbent_say_so() -> None:
         rollout(None, "churn@2", "canary")
     with pytest.raises(ValidationError, match="strategy 'fast'"):
         rollout(single("churn@1"), "churn@2", "fast")
+
+
+def test_the_endpoints_own_settings_survive_every_strategy() -> None:
+    current = single("churn@1").model_copy(update={
+        "unknown_categories": "pass", "log_fields": ["customer_id"],
+        "features": FeaturePolicy(on_missing="reject", max_age="1h")})
+    for strategy in ("single", "blue-green", "shadow", "champion-challenger", "canary", "ab"):
+        spec = rollout(current, "churn@2", strategy)
+        assert (spec.unknown_categories, spec.log_fields, spec.features) == (
+            "pass", ["customer_id"], current.features), strategy

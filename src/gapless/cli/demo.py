@@ -18,7 +18,10 @@ send the outcomes late as feedback, and show the drift and the performance drop 
 monitoring finds, in the terminal and an HTML report (see ``demo_monitoring``); finally
 the drop fires an alert whose trigger the scheduler turns into an unattended retraining
 pipeline run: a challenger trained on the new traffic, challenged, canaried under live
-traffic and promoted or rolled back (see ``demo_retraining``), and a summary page.
+traffic and promoted or rolled back (see ``demo_retraining``), and a summary page;
+last, the applicants' repayment history becomes a feature view, joined point in time
+for training (measured against the same search without it), materialized, and fetched
+by customer id when the endpoint ``loans-repayments`` serves (see ``demo_features``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from gapless.cli.demo_features import serve_with_features
 from gapless.cli.demo_monitoring import monitor_shift
 from gapless.cli.demo_retraining import retrain_on_alert
 from gapless.cli.render import console
@@ -106,6 +110,7 @@ def demo(
                                      batch_rows=BATCH_ROWS, say=out.print)
             retrain_on_alert(ws, cleaned, endpoint=ENDPOINT, target=TARGET, model=MODEL,
                              shift_at=shift_at, batch_rows=BATCH_ROWS, say=out.print)
+            serve_with_features(ws, cleaned, target=TARGET, say=out.print)
             if directory is None:
                 out.print("\n(the workspace is temporary; run `gapless demo --dir DIR` to keep it)")
     finally:

@@ -101,7 +101,8 @@ def training_set(
     """Join each entity row with its features as they were at its time (never later)."""
     from gapless.cli.monitor import load_frames
 
-    (frame,) = load_frames(ctx, entities)
+    # A dataset is passed by name, so the saved set records it as a parent.
+    frame = load_frames(ctx, entities)[0] if Path(entities).exists() else entities
     with open_workspace(ctx) as ws:
         result = ws.features.training_set(frame, feature, timestamp=timestamp,
                                           save_as=save_as)

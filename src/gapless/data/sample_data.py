@@ -179,4 +179,53 @@ def make_loans(n_rows: int = 5000, *, seed: int = 0, start: str = "2024-01-01",
     return frame.iloc[order].reset_index(drop=True)
 
 
-__all__ = ["make_loans"]
+LATE_BASE = 0.05  # chance a repayment is late
+LATE_BEFORE_DEFAULT = 0.40  # ... in the LATE_LEAD_DAYS before an application that defaulted
+LATE_LEAD_DAYS = 120
+
+
+def make_repayments(loans: pd.DataFrame, *, seed: int = 0, every_days: float = 30.0,
+                    history_days: int = 180) -> pd.DataFrame:
+    """The loan applicants' repayments on their other credit lines, one row per payment:
+    a time-varying source for feature views (``customer_id``, ``paid_at``, ``amount``,
+    ``days_late``, ``late`` 0/1), ordered by ``paid_at``.
+
+    Each customer pays about every ``every_days`` days, from ``history_days`` before their
+    first application to the last application in ``loans``. Payments are late with chance
+    :data:`LATE_BASE`, and :data:`LATE_BEFORE_DEFAULT` in the :data:`LATE_LEAD_DAYS`
+    before an application of theirs that defaulted: trouble shows in the repayments
+    before the default, so only features taken as of each application (a point-in-time
+    join) carry the signal honestly."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    applied = loans[["customer_id", "applied_at", "defaulted"]].dropna(
+        subset=["customer_id", "applied_at"])
+    applied = applied.assign(applied_at=applied["applied_at"].astype("datetime64[ns]"))
+    end = applied["applied_at"].max()
+    first = applied.groupby("customer_id", sort=True)["applied_at"].min() - pd.Timedelta(
+        days=history_days)
+    span = (end - first).dt.total_seconds().to_numpy()
+    counts = np.maximum(1, (span / (every_days * 86_400)).astype(np.int64))
+    owner = np.repeat(np.arange(len(first)), counts)
+    offsets = rng.uniform(0.0, 1.0, len(owner)) * span[owner]
+    payments = pd.DataFrame({
+        "customer_id": first.index.to_numpy()[owner],
+        "paid_at": (first.to_numpy()[owner] + pd.to_timedelta(offsets, unit="s")).floor("s"),
+    }).sort_values("paid_at", kind="stable").reset_index(drop=True)
+    # The next defaulted application of the same customer, if any, at or after each payment.
+    defaults = applied.loc[applied["defaulted"] == 1, ["customer_id", "applied_at"]]
+    ahead = pd.merge_asof(payments, defaults.sort_values("applied_at"), left_on="paid_at",
+                          right_on="applied_at", by="customer_id", direction="forward")
+    troubled = (ahead["applied_at"] - ahead["paid_at"] <= pd.Timedelta(
+        days=LATE_LEAD_DAYS)).to_numpy()
+    n = len(payments)
+    late = rng.random(n) < np.where(troubled, LATE_BEFORE_DEFAULT, LATE_BASE)
+    return payments.assign(
+        amount=np.round(rng.gamma(3.0, 120.0, n), 2),
+        days_late=np.where(late, rng.integers(3, 60, n), 0).astype(np.int64),
+        late=late.astype(np.int64))
+
+
+__all__ = ["make_loans", "make_repayments"]

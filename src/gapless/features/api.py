@@ -87,12 +87,17 @@ class Features:
     def training_set(self, entity_df: Any, features: Sequence[str] | Mapping[str, Sequence[str]],
                      *, timestamp: str | None = "event_timestamp",
                      save_as: str | None = None) -> Any:
-        """``entity_df`` (entity keys and a ``timestamp`` column) with each feature as it
+        """``entity_df`` (entity keys and a ``timestamp`` column; a DataFrame or a dataset
+        NAME@VERSION, then also a parent of the saved set) with each feature as it
         was at each row's time (:mod:`gapless.features.offline`). ``features``:
         ``["view:feature", "view@2:other", "whole_view"]``. ``save_as`` also stores the
         result as the next version of that dataset, with the views' versions and sources
         in its spec and their source datasets as parents; then ``(frame, ref)``."""
         requests, lineage, parents = [], {}, []
+        if isinstance(entity_df, str):  # a dataset: loaded, and a parent of the result
+            rows = self.data.get(entity_df)
+            entity_df = self.data.load(rows.ref)
+            parents.append(rows.ref)
         for ref, names in parse_features(features).items():
             found = self.registry.get(ref)
             view = found.view
@@ -102,7 +107,7 @@ class Features:
             path, source = self._source(view)
             requests.append((view, path, chosen))
             lineage[found.ref] = {"features": chosen, "source": source}
-            if view.source.dataset is not None:
+            if view.source.parquet is None:
                 parents.append(source)
         names = [n for _, _, chosen in requests for n in chosen]
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -120,6 +125,13 @@ class Features:
 
     def _source(self, view: Any) -> tuple[str, str]:
         """The Parquet path of a view's source, and what it was (a dataset version)."""
+        if view.source.sql is not None:  # snapshotted: a new version only when it changed
+            added = self.data.add(f"features.{view.name}", view.source.database_url(),
+                                  query=view.source.sql, time_column=view.timestamp,
+                                  description=f"source of feature view {view.name}",
+                                  column_types={view.timestamp: "datetime"}
+                                  if view.timestamp else None)
+            return str(self.data.path(added.version)), added.version.ref
         if view.source.dataset is not None:
             version = self.data.get(view.source.dataset)
             return str(self.data.path(version)), version.ref

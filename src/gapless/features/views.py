@@ -7,7 +7,8 @@ A view is YAML (or a mapping), one per file or a list under ``views:``::
     entities: [customer_id]            # the key(s) rows are looked up by
     timestamp: event_time              # when each value became true; leave out for a
                                        # static view (entity attributes, one row per key)
-    source: {dataset: transactions}    # a dataset (NAME or NAME@VERSION) or {parquet: PATH}
+    source: {dataset: transactions}    # a dataset (NAME or NAME@VERSION), {parquet: PATH},
+                                       # or {sql: QUERY, uri: postgresql://${DB_USER}@host/db}
     ttl: 30d                           # older values count as missing (default: forever)
     features:
       - name: last_amount              # the column's latest value at the lookup time
@@ -16,6 +17,11 @@ A view is YAML (or a mapping), one per file or a list under ``views:``::
         aggregate: {function: count, column: amount, window: 7d}
       - name: amount_mean_1d
         aggregate: {function: mean, column: amount, window: 1d}
+
+A SQL source is run each time the view is read (training set, materialization) and its
+result stored as the next version of the dataset ``features.VIEW`` when it changed, so
+a training set's lineage names exactly the rows it was joined from. A password in
+``uri`` is refused (it would be stored with the view): write ``${VARIABLE}`` instead.
 
 Aggregates: count, sum, mean, min, max, last over a window such as 1h, 1d or 7d (the
 rows with ``lookup time - window < event time <= lookup time``). A feature without
@@ -41,6 +47,8 @@ NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "last")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PASSWORD = re.compile(r"://[^/@]*:(?!\$\{)[^/@]+@")  # user:secret@, unless ${VAR}
 
 
 def duration_seconds(text: str | float, what: str) -> float:
@@ -96,13 +104,35 @@ class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: str | None = None
     parquet: str | None = None
+    sql: str | None = None  # a query, run against ``uri``
+    uri: str | None = None  # a SQLAlchemy URL; ${VAR} is read from the environment
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
-        if (self.dataset is None) == (self.parquet is None):
-            raise ValueError("source: give exactly one of dataset (NAME or NAME@VERSION) "
-                             "or parquet (a path)")
+        given = [name for name in ("dataset", "parquet", "sql") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("source: give exactly one of dataset (NAME or NAME@VERSION), "
+                             "parquet (a path) or sql (a query, with uri)")
+        if (self.sql is None) != (self.uri is None):
+            raise ValueError("source: a sql query needs the uri of its database, and uri "
+                             "belongs to a sql query")
+        if self.uri is not None and _PASSWORD.search(self.uri):
+            raise ValueError("source: uri holds a password, which would be stored with the "
+                             "view; write it as ${VARIABLE} and set that in the environment")
         return self
+
+    def database_url(self) -> str:
+        """``uri`` with each ``${VAR}`` replaced from the environment."""
+        import os
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ValidationError(f"feature view source uri: environment variable {name} "
+                                      "is not set")
+            return os.environ[name]
+
+        return _VARIABLE.sub(value, self.uri or "")
 
 
 class FeatureView(BaseModel):

@@ -66,6 +66,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
                shadow_process: bool = True) -> FastAPI:
     from gapless.serving.deployments import DeploymentStore
     from gapless.serving.engine import Engine
+    from gapless.serving.feature_lookup import FeatureFetcher
     from gapless.serving.prediction_log import PredictionLog
     from gapless.serving.predictor import Predictor
     from gapless.serving.shadows import ShadowPool
@@ -74,16 +75,19 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
     deployments = DeploymentStore(workspace.metadata)
     need = scope_guard(workspace.keys if auth else None)
     state: dict[str, Any] = {}
+    plans = workspace.feature_plan
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         # Created here, in the worker process, after any fork.
-        engine = Engine(deployments, Predictor(workspace.models, micro_batch=micro_batch),
+        engine = Engine(deployments, Predictor(workspace.models, micro_batch=micro_batch,
+                                               feature_plans=plans),
                         log=PredictionLog(workspace.metadata, sample_rate=log_sample_rate)
                         if log_sample_rate > 0 else None,
                         poll_interval=poll_interval,
                         shadow_pool=ShadowPool(reopener(workspace)) if shadow_process
-                        else None)
+                        else None,
+                        features=FeatureFetcher(lambda: workspace.features.online_store))
         state["engine"] = engine
         try:
             engine.refresh(force=True)
@@ -169,6 +173,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
             version, variant = str(result.model.version.version), result.variant
             metrics.observe_prediction(endpoint, result.variant, result.predictions,
                                        result.model.classes is not None)
+            metrics.observe_fallbacks(endpoint, result.fallbacks)
             return answer(result)
         except GaplessError as exc:
             status = status_of(exc)
@@ -252,10 +257,11 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
         try:
             current = engine().live(name)
             models = list(current.models.values())
-            if models[0].signature is None:
+            if models[0].inputs is None:
                 raise RequestError(f"{models[0].ref} has no signature", status=409)
-            return JSONResponse(model_metadata(
-                name, sorted({str(m.version.version) for m in models}), models[0].signature))
+            return JSONResponse(model_metadata(  # what requests carry (entity keys, ...)
+                name, sorted({str(m.version.version) for m in models}),
+                models[0].inputs.signature))
         except GaplessError as exc:
             code, body = infer_error(exc, status=status_of(exc))
             return JSONResponse(body, status_code=code)
@@ -342,6 +348,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
             except NotFoundError as exc:
                 raise RequestError(f"variant {variant.name!r}: {exc}", status=422,
                                    field="model") from exc
+        workspace.check_deployment(spec)
         applied = deployments.put(name, spec, reason=reason, expected_revision=expected)
         return {"endpoint": name, "revision": applied.revision}
 

@@ -37,6 +37,10 @@ class ServerMetrics:
             "gapless_prediction_log_acknowledged",
             "Prediction rows whose insert committed (a crash cannot take them back).",
             registry=self.registry)
+        self.feature_fallbacks = Counter(
+            "gapless_feature_fallbacks", "Rows whose online features followed the deployment's "
+            "policy instead (reason: missing, stale or unavailable), by endpoint and feature "
+            "view version.", ["endpoint", "view", "reason"], registry=self.registry)
 
     def observe_prediction(self, endpoint: str, variant: str, predictions: Any,
                            classifier: bool) -> None:
@@ -46,6 +50,10 @@ class ServerMetrics:
         for value in predictions:
             label = value.item() if hasattr(value, "item") else value
             self.predictions.labels(endpoint, variant, str(label)).inc()
+
+    def observe_fallbacks(self, endpoint: str, fallbacks: Any) -> None:
+        for (view, reason), rows in (fallbacks or {}).items():
+            self.feature_fallbacks.labels(endpoint, view, reason).inc(rows)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

@@ -30,7 +30,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from gapless.core.errors import ConflictError, ValidationError
-from gapless.serving.deployments import Deployment, DeploymentSpec, DeploymentStore, Variant
+from gapless.serving.deployments import (
+    Deployment,
+    DeploymentSpec,
+    DeploymentStore,
+    Variant,
+    endpoint_settings,
+)
 from gapless.serving.guardrails import CanaryState, Decision, VariantWindow, apply_weight, decide
 from gapless.stores.sql import MetadataStore
 from gapless.stores.tables import predictions
@@ -166,7 +172,7 @@ class CanaryController:
             target = apply_weight(spec, canary.name, decision.weight)
         else:
             winner = canary if decision.action == "promote" else primary
-            target = DeploymentSpec(strategy="single", unknown_categories=spec.unknown_categories,
+            target = DeploymentSpec(strategy="single", **endpoint_settings(spec),
                                     variants=[winner.model_copy(update={"weight": 100.0})])
         reason = f"canary {canary.name} ({canary.model}): {decision.reason}"
         try:

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from typing import Any
 
 from gapless.core.errors import NotFoundError, ValidationError
-from gapless.serving.deployments import DeploymentSpec, DeploymentStore
+from gapless.serving.deployments import DeploymentSpec, DeploymentStore, endpoint_settings
 from gapless.serving.feedback import read_predictions
 
 CLASSIFICATION = ("binary", "multiclass")
@@ -129,7 +129,7 @@ def promote_challenger(workspace: Any, endpoint: str, *, alias: str = "productio
     winner = chosen.model_copy(update={"role": "primary", "weight": 100.0,
                                        "model": challenger.ref})
     applied = deployments.put(endpoint, DeploymentSpec(
-        strategy="single", variants=[winner], unknown_categories=spec.unknown_categories),
+        strategy="single", variants=[winner], **endpoint_settings(spec)),
         reason=f"challenger promoted to {challenger.model}@{alias}: {why}",
         expected_revision=current.revision)
     return {"promotion": asdict(promotion), "dataset": dataset, "revision": applied.revision}

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gapless.core.errors import ConflictError, NotFoundError, ValidationError
 from gapless.core.identity import current_user
 from gapless.core.refs import check_name, parse_ref
+from gapless.serving.feature_lookup import FeaturePolicy
 from gapless.stores.sql import MetadataStore
 from gapless.stores.tables import deployment_history, deployments
 
@@ -72,6 +73,9 @@ class DeploymentSpec(BaseModel):
     # Native protocol only; each value a JSON scalar.
     log_fields: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]] = \
         Field(default_factory=list, max_length=16)
+    # Models trained on feature views get their features from the online store; this
+    # says what to do when a key has none (see serving/feature_lookup.py).
+    features: FeaturePolicy = Field(default_factory=FeaturePolicy)
 
     @model_validator(mode="after")
     def _consistent(self) -> DeploymentSpec:
@@ -119,6 +123,16 @@ def load_spec(source: DeploymentSpec | dict[str, Any]) -> DeploymentSpec:
         reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}"
                             for e in errors) or str(exc)
         raise ValidationError(f"deployment spec: {reasons}") from exc
+
+
+def endpoint_settings(spec: DeploymentSpec | None) -> dict[str, Any]:
+    """What belongs to the endpoint rather than to its variants (request checks, logged
+    fields, the feature policy): kept when a rollout, a canary's decision or a
+    challenger's promotion writes the next spec."""
+    if spec is None:
+        return {}
+    return {"unknown_categories": spec.unknown_categories, "log_fields": list(spec.log_fields),
+            "features": spec.features}
 
 
 def single(model: str) -> DeploymentSpec:

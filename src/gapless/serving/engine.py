@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from gapless.core.errors import GaplessError, NotFoundError
+from gapless.core.errors import ConfigError, GaplessError, NotFoundError
 from gapless.serving.deployments import Deployment, DeploymentStore, Variant, route
 from gapless.serving.predictor import LoadedModel, Predictor
 
@@ -39,14 +39,17 @@ class Answer:
     model: LoadedModel
     variant: str
     latency_ms: float
+    # Rows whose online features fell back to the policy, per (view ref, reason).
+    fallbacks: Any = None
 
 
 class Engine:
     def __init__(self, deployments: DeploymentStore, predictor: Predictor, *,
                  log: Any = None, poll_interval: float = 1.0,
-                 shadow_pool: Any = None) -> None:
+                 shadow_pool: Any = None, features: Any = None) -> None:
         self.deployments = deployments
         self.predictor = predictor
+        self.features = features  # FeatureFetcher, for models trained on feature views
         self.log = log  # gapless.serving.prediction_log.PredictionLog, or None
         self.poll_interval = poll_interval
         self._live: dict[str, LiveDeployment] = {}
@@ -110,14 +113,17 @@ class Engine:
         on valid rows is logged as status 500 for the canary's error-rate guardrail."""
         live, variant, model = self._route(endpoint, key)
         started = time.perf_counter()
+        request = frame
         try:
+            frame, fallbacks = self._fill(live, model, request)
             predictions, probabilities = model.predict(_own_columns(frame, model),
                                                        probabilities=probabilities)
         except Exception as exc:
             self._failed(endpoint, variant, model, frame, started, exc)
             raise
         return self._answered(endpoint, live, variant, model, frame, predictions,
-                              probabilities, (time.perf_counter() - started) * 1000.0)
+                              probabilities, (time.perf_counter() - started) * 1000.0,
+                              request=request, fallbacks=fallbacks)
 
     async def predict_async(self, endpoint: str, frame: Any, *, key: str | None = None,
                             probabilities: bool = True) -> Answer:
@@ -125,35 +131,49 @@ class Engine:
         (joined with concurrent requests), so the event loop keeps parsing meanwhile."""
         live, variant, model = self._route(endpoint, key)
         if model.batcher is None:
+            if model.features is not None:  # fetching may wait on the network
+                return await asyncio.to_thread(self.predict, endpoint, frame, key=key,
+                                               probabilities=probabilities)
             return self.predict(endpoint, frame, key=key, probabilities=probabilities)
         started = time.perf_counter()
+        request = frame
         try:
+            fallbacks = None
+            if model.features is not None:  # may wait on the network: off the event loop
+                frame, fallbacks = await asyncio.to_thread(self._fill, live, model, request)
+            fetched_ms = (time.perf_counter() - started) * 1000.0
             predictions, probabilities, latency = await model.batcher.predict(
                 _own_columns(frame, model), probabilities=probabilities)
+            latency += fetched_ms
         except Exception as exc:
             self._failed(endpoint, variant, model, frame, started, exc)
             raise
         answer = self._answered(endpoint, live, variant, model, frame, predictions,
-                                probabilities, latency, shadows=self.shadow_pool is None)
+                                probabilities, latency, shadows=self.shadow_pool is None,
+                                request=request, fallbacks=fallbacks)
         if self.shadow_pool is not None:
             for shadow in live.deployment.spec.variants:
                 if shadow.role == "shadow" and self.shadow_pool.admit():
                     task = asyncio.create_task(self._remote_shadow(
-                        endpoint, shadow, live.models[shadow.name], frame, answer.ids))
+                        live, shadow, model, request, frame, answer.ids))
                     self._shadow_tasks.add(task)
                     task.add_done_callback(self._shadow_tasks.discard)
         return answer
 
-    async def _remote_shadow(self, endpoint: str, variant: Variant, model: LoadedModel,
-                             frame: Any, ids: list[str]) -> None:
+    async def _remote_shadow(self, live: LiveDeployment, variant: Variant,
+                             primary: LoadedModel, request: Any, filled: Any,
+                             ids: list[str]) -> None:
         assert self.shadow_pool is not None
+        endpoint, model, frame = live.deployment.endpoint, live.models[variant.name], filled
         try:
+            if _fetches_own(model, primary):
+                frame, _ = await asyncio.to_thread(self._fill, live, model, request)
             batcher = self.shadow_pool.batcher(model.version.ref, model.runtime)
             predictions, _, latency = await batcher.predict(_own_columns(frame, model),
                                                             probabilities=False)
             status = 200
         except Exception:  # noqa: BLE001 - a failing shadow never affects the caller
-            predictions, latency, status = [None] * len(frame), 0.0, 500
+            predictions, latency, status = [None] * len(request), 0.0, 500
         finally:
             self.shadow_pool.done()
         self._log(endpoint, variant, model, ids, frame, predictions, latency, "shadow",
@@ -182,7 +202,11 @@ class Engine:
 
     def _answered(self, endpoint: str, live: LiveDeployment, variant: Variant,
                   model: LoadedModel, frame: Any, predictions: Any, probabilities: Any,
-                  latency: float, *, shadows: bool = True) -> Answer:
+                  latency: float, *, shadows: bool = True, request: Any = None,
+                  fallbacks: Any = None) -> Answer:
+        """Log the answer and hand the shadows their copy: ``frame`` is what ``model``
+        took (the request plus any fetched features), ``request`` what the client sent
+        (a shadow trained on other feature views fetches its own from it)."""
         from gapless.serving.prediction_log import new_prediction_id
 
         ids = [new_prediction_id() for _ in range(len(frame))]
@@ -190,21 +214,36 @@ class Engine:
                   probabilities=probabilities)
         for shadow in live.deployment.spec.variants if shadows else ():
             if shadow.role == "shadow":
-                self._shadows.submit(self._run_shadow, endpoint, shadow,
-                                     live.models[shadow.name], frame, ids)
-        return Answer(ids, predictions, probabilities, model, variant.name, latency)
+                self._shadows.submit(self._run_shadow, live, shadow, model,
+                                     frame if request is None else request, frame, ids)
+        return Answer(ids, predictions, probabilities, model, variant.name, latency,
+                      fallbacks)
 
-    def _run_shadow(self, endpoint: str, variant: Variant, model: LoadedModel, frame: Any,
-                    ids: list[str]) -> None:
+    def _run_shadow(self, live: LiveDeployment, variant: Variant, primary: LoadedModel,
+                    request: Any, filled: Any, ids: list[str]) -> None:
+        endpoint, model, frame = live.deployment.endpoint, live.models[variant.name], filled
         started = time.perf_counter()
         try:
+            if _fetches_own(model, primary):
+                frame, _ = self._fill(live, model, request)
             predictions, _ = model.predict(_own_columns(frame, model), probabilities=False)
             status = 200
         except Exception:  # noqa: BLE001 - a failing shadow never affects the caller
-            predictions, status = [None] * len(frame), 500
+            predictions, status = [None] * len(request), 500
         latency = (time.perf_counter() - started) * 1000.0
         self._log(endpoint, variant, model, ids, frame, predictions, latency, "shadow",
                   status=status)
+
+    def _fill(self, live: LiveDeployment, model: LoadedModel, frame: Any) -> tuple[Any, Any]:
+        """``frame`` with ``model``'s features from the online store (as is when it
+        fetches none), and the rows that fell back to the deployment's policy."""
+        if model.features is None:
+            return frame, None
+        if self.features is None:
+            raise ConfigError(f"{model.ref} was trained on feature views, but this engine "
+                              "has no online store to fetch them from")
+        filled = self.features.fill(frame, model.features, live.deployment.spec.features)
+        return filled.frame, filled.fallbacks
 
     def _log(self, endpoint: str, variant: Variant, model: LoadedModel, ids: list[str],
              frame: Any, predictions: Any, latency: float, role: str, *,
@@ -232,6 +271,13 @@ class Engine:
         self.predictor.close()
         if self.log is not None:
             self.log.close()
+
+
+def _fetches_own(shadow: LoadedModel, primary: LoadedModel) -> bool:
+    """Whether a shadow must fetch its own features: it reads other view versions than
+    the primary, whose filled frame otherwise holds every column it takes."""
+    return shadow.features is not None and (
+        primary.features is None or shadow.features.lookups != primary.features.lookups)
 
 
 def _own_columns(frame: Any, model: LoadedModel) -> Any:

@@ -34,6 +34,9 @@ class LoadedModel:
     runtime: str = "python"
     batcher: Any = None  # gapless.serving.batching.MicroBatcher, when micro-batching
     score: Any = None  # one pass for predictions and probabilities (see scorer)
+    # Features fetched from the online store (serving/feature_lookup.py); ``inputs`` is
+    # then what a request carries: entity keys instead of those features.
+    features: Any = None
 
     @property
     def key(self) -> str:
@@ -59,9 +62,11 @@ class LoadedModel:
 class Predictor:
     """Resolves model references and loads each distinct model file once."""
 
-    def __init__(self, models: Any, *, micro_batch: bool = True) -> None:
+    def __init__(self, models: Any, *, micro_batch: bool = True,
+                 feature_plans: Callable[[ModelVersion], Any] | None = None) -> None:
         self.models = models  # gapless.registry.api.Models
         self.micro_batch = micro_batch
+        self.feature_plans = feature_plans  # version -> FeaturePlan or None
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
 
@@ -78,7 +83,9 @@ class Predictor:
                 cached = self._loaded.get(key)
                 if cached is None:
                     cached = self._loaded[key] = self._load(version, runtime)
-        return cached if cached.version == version else _relabel(cached, version)
+        loaded = cached if cached.version == version else _relabel(cached, version)
+        plan = self.feature_plans(version) if self.feature_plans is not None else None
+        return loaded if plan is None else replace(loaded, features=plan, inputs=plan.request)
 
     def _load(self, version: ModelVersion, runtime: str) -> LoadedModel:
         from gapless.serving.validation import InputSpec

@@ -17,10 +17,15 @@ specs, so every strategy's shape is tested without a store:
 
 from __future__ import annotations
 
-from typing import Any
-
 from gapless.core.errors import ValidationError
-from gapless.serving.deployments import STRATEGIES, DeploymentSpec, Guardrails, Ramp, Variant
+from gapless.serving.deployments import (
+    STRATEGIES,
+    DeploymentSpec,
+    Guardrails,
+    Ramp,
+    Variant,
+    endpoint_settings,
+)
 
 
 def rollout(current: DeploymentSpec | None, model: str, strategy: str = "single", *,
@@ -32,7 +37,7 @@ def rollout(current: DeploymentSpec | None, model: str, strategy: str = "single"
         raise ValidationError(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
     new = Variant(name="primary", model=model, weight=100.0, runtime=runtime)
     if strategy in ("single", "blue-green"):
-        return DeploymentSpec(strategy=strategy, variants=[new], **_kept(current))
+        return DeploymentSpec(strategy=strategy, variants=[new], **endpoint_settings(current))
     if current is None:
         raise ValidationError(f"strategy {strategy} rolls a model out beside the one already "
                               "deployed, and this endpoint has none; deploy one first with "
@@ -40,18 +45,18 @@ def rollout(current: DeploymentSpec | None, model: str, strategy: str = "single"
     incumbent = _incumbent(current)
     if strategy in ("shadow", "champion-challenger"):
         name = "challenger" if strategy == "champion-challenger" else "shadow"
-        return DeploymentSpec(strategy=strategy, **_kept(current), variants=[
+        return DeploymentSpec(strategy=strategy, **endpoint_settings(current), variants=[
             incumbent, new.model_copy(update={"name": name, "role": "shadow", "weight": 0.0})])
     if strategy == "canary":
         ramp = ramp or current.ramp or Ramp()
         share = ramp.steps[0] if weight is None else weight
         return DeploymentSpec(
-            strategy="canary", ramp=ramp, canary="canary", **_kept(current),
+            strategy="canary", ramp=ramp, canary="canary", **endpoint_settings(current),
             guardrails=guardrails or current.guardrails,
             variants=[incumbent.model_copy(update={"weight": 100.0 - share}),
                       new.model_copy(update={"name": "canary", "weight": share})])
     share = 50.0 if weight is None else weight
-    return DeploymentSpec(strategy="ab", **_kept(current), variants=[
+    return DeploymentSpec(strategy="ab", **endpoint_settings(current), variants=[
         incumbent.model_copy(update={"name": "a", "weight": 100.0 - share}),
         new.model_copy(update={"name": "b", "weight": share})])
 
@@ -61,7 +66,3 @@ def _incumbent(current: DeploymentSpec) -> Variant:
     primaries = [v for v in current.variants if v.role == "primary"]
     best = max(primaries, key=lambda v: v.weight)
     return best.model_copy(update={"name": "primary", "weight": 100.0})
-
-
-def _kept(current: DeploymentSpec | None) -> dict[str, Any]:
-    return {} if current is None else {"unknown_categories": current.unknown_categories}

@@ -7,20 +7,24 @@ not fit is reported with its column and row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gapless.core.config import redact_uri
 from gapless.core.errors import NotFoundError, StoreUnavailableError, ValidationError
-from gapless.data.sources.base import OpenedSource
+from gapless.data.sources.base import OpenedSource, arrow_types
 
 CHUNK_ROWS = 50_000
 SCHEMA_ROWS = 200_000
 
 
 def open_sql(
-    url: str, *, query: str | None = None, table: str | None = None, chunk_rows: int = CHUNK_ROWS
+    url: str, *, query: str | None = None, table: str | None = None, chunk_rows: int = CHUNK_ROWS,
+    column_types: Mapping[str, str] | None = None,
 ) -> OpenedSource:
+    """Stream ``query`` (or ``table``) from ``url``. ``column_types`` (``{"at": "datetime"}``)
+    convert columns the driver returns as other types: SQLite has no timestamps and
+    returns their text, which Arrow parses as ISO 8601."""
     import pyarrow as pa
     import sqlalchemy as sa
     from sqlalchemy import exc as sa_exc
@@ -58,6 +62,12 @@ def open_sql(
         first = _fetch_one(result, chunk_rows, shown)
         head = [first] if first else []
         schema = _schema(head, names, SCHEMA_ROWS, result, chunk_rows, shown)
+        declared = arrow_types(column_types)
+        unknown = sorted(set(declared) - set(names))
+        if unknown:
+            raise ValidationError(f"{shown}: column_types names {unknown}, which the query "
+                                  f"does not return; it returns {names[:20]}")
+        schema = pa.schema([f.with_type(declared.get(f.name, f.type)) for f in schema])
     except BaseException:
         conn.close()
         engine.dispose()
@@ -67,10 +77,10 @@ def open_sql(
         offset = 0
         try:
             for rows in head:
-                yield _to_batch(rows, schema, offset, shown)
+                yield _to_batch(rows, schema, offset, shown, declared)
                 offset += len(rows)
             while rows := _fetch_one(result, chunk_rows, shown):
-                yield _to_batch(rows, schema, offset, shown)
+                yield _to_batch(rows, schema, offset, shown, declared)
                 offset += len(rows)
         finally:
             conn.close()
@@ -127,14 +137,16 @@ def _schema(head: list[list[tuple]], names: list[str], limit: int, result: Any, 
                       for f in unified])
 
 
-def _to_batch(rows: list[tuple], schema: Any, offset: int, shown: str) -> Any:
+def _to_batch(rows: list[tuple], schema: Any, offset: int, shown: str,
+              declared: Mapping[str, Any]) -> Any:
     import pyarrow as pa
 
     arrays = []
     for index, field in enumerate(schema):
         values = [row[index] for row in rows]
         try:
-            arrays.append(pa.array(values, type=field.type))
+            arrays.append(pa.array(values).cast(field.type) if field.name in declared
+                          else pa.array(values, type=field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             raise ValidationError(
                 f"{shown}, column {field.name!r} near row {offset}: a value does not fit the "
