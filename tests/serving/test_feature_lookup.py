@@ -257,3 +257,22 @@ def test_a_model_not_trained_on_feature_views_has_no_plan(workspace: Workspace) 
     ref = register_fitted(workspace, LogisticRegression().fit(X, [0, 0, 1, 1]), X,
                           pd.Series([0, 0, 1, 1]))
     assert workspace.feature_plan(workspace.models.get(ref)) is None
+
+
+def test_batch_scoring_asks_for_the_features_joined_as_of_each_row(
+        workspace: Workspace, tmp_path: Any) -> None:
+    from gapless.serving.batch import predict_batch
+
+    add_sources(workspace)
+    ref, model = fit_and_register(workspace)
+    rows = training_rows().drop(columns="churned").head(20)
+    workspace.data.add("applications", rows)
+    with pytest.raises(ValidationError, match=r"trained on feature views.*training-set "
+                       r"applications@1 -f activity@1 -f profile@1 --timestamp"):
+        predict_batch(workspace, model=ref, input="applications@1",
+                      output=str(tmp_path / "out.parquet"))
+    joined, ready = workspace.features.training_set(
+        "applications@1", ["activity@1", "profile@1"], save_as="applications-joined")
+    done = predict_batch(workspace, model=ref, input=ready, output=str(tmp_path / "out.parquet"))
+    scored = pd.read_parquet(done.output)
+    assert np.allclose(scored["proba_1"], model.predict_proba(joined[["age", *FETCHED]])[:, 1])

@@ -298,7 +298,18 @@ def predict_batch(workspace: Any, *, model: str | None = None, endpoint: str | N
                     trusted_pickle=version.trusted_by is not None)
     columns = _input_columns(version, loaded)
     available, _ = input_schema(source)
-    check_columns(available, [*(columns or []), *keep], source=input, what=what)
+    try:
+        check_columns(available, [*(columns or []), *keep], source=input, what=what)
+    except ValidationError as exc:
+        plan = workspace.feature_plan(version)
+        if plan is None or all(name in available for name in plan.features):
+            raise
+        views = " ".join(f"-f {lookup.ref}" for lookup in plan.lookups)
+        raise ValidationError(f"{exc}. {version.ref} was trained on feature views: join "
+                              f"their features to the input as of each row's time first, "
+                              f"e.g. `gapless features training-set {input} {views} "
+                              f"--timestamp TIME_COLUMN --save-as NAME`, then score NAME"
+                              ) from None
     target = Path(output)
     if executor is None or executor.strip() == "local:1":
         rows = score_file(loaded, source, target, columns=columns, chunk_rows=chunk_rows,

@@ -242,6 +242,8 @@ class FeatureFetcher:
     def _warn(self, message: str) -> None:
         now = self.clock()
         if now - self._warned.get(message, -WARN_EVERY_S) >= WARN_EVERY_S:
+            if len(self._warned) > 100:  # messages differ per outage; keep the memory flat
+                self._warned.clear()
             self._warned[message] = now
             log.warning("serving without online features (policy applies): %s", message)
 
