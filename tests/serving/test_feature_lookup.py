@@ -276,3 +276,36 @@ def test_batch_scoring_asks_for_the_features_joined_as_of_each_row(
     done = predict_batch(workspace, model=ref, input=ready, output=str(tmp_path / "out.parquet"))
     scored = pd.read_parquet(done.output)
     assert np.allclose(scored["proba_1"], model.predict_proba(joined[["age", *FETCHED]])[:, 1])
+
+
+def test_a_store_that_never_answers_is_asked_once_then_skipped_for_a_while(
+        workspace: Workspace) -> None:
+    """A socket that accepts and says nothing: the first request waits out the timeout and
+    falls back; the next ones fall back at once, without connecting again."""
+    import socket
+
+    add_sources(workspace)
+    ref, _ = fit_and_register(workspace)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        hung = Workspace(workspace.root, online_uri=f"redis://127.0.0.1:{port}/0")
+        hung.deploy("churn", ref)
+        with TestClient(create_app(hung, auth=False)) as client:
+            answers = [predict(client, [{"customer_id": "c1", "age": 30.0}])
+                       for _ in range(3)]
+            metrics = client.get("/metrics").text
+        hung.close()
+        silent.settimeout(0.2)
+        connections = []
+        try:
+            while True:
+                connections.append(silent.accept()[0])
+        except TimeoutError:
+            pass
+        for connection in connections:
+            connection.close()
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len(connections) == 1
+    assert 'reason="unavailable",view="activity@1"} 3.0' in metrics

@@ -12,7 +12,8 @@ the frame, so the feature values used (and the entity keys) are in the predictio
 where ``Monitor.skew`` compares them with the offline values.
 
 A key the store has no row for, a row older than ``max_age``, or a store that does not
-answer within its timeout, follows the deployment's :class:`FeaturePolicy`:
+answer within its timeout (then it is not asked again for ``RETRY_AFTER_S`` seconds, so
+an outage costs each request nothing), follows the deployment's :class:`FeaturePolicy`:
 
 * ``impute`` (the default): the features are missing, and the model's own imputers fill
   them as they filled missing values in training;
@@ -48,6 +49,7 @@ from gapless.core.schema import ColumnSchema, Signature
 
 log = logging.getLogger(__name__)
 WARN_EVERY_S = 30.0  # one log line per store outage and interval, not one per request
+RETRY_AFTER_S = 5.0  # after a store failed to answer, requests skip it this long
 # Arrow storage types of a training set's columns -> signature types, for entity keys.
 _STORAGE_TYPES = (("int", "integer"), ("uint", "integer"), ("float", "float"),
                   ("double", "float"), ("bool", "boolean"), ("timestamp", "datetime"))
@@ -186,6 +188,7 @@ class FeatureFetcher:
         self._store = online_store  # opened on first use, in the worker process
         self.clock = clock
         self._warned: dict[str, float] = {}
+        self._down: tuple[float, str] | None = None  # (retry at, monotonic; the error)
 
     def fill(self, frame: Any, plan: FeaturePlan, policy: FeaturePolicy) -> Filled:
         """``frame`` (a parsed request, entity keys included) with the plan's features
@@ -212,7 +215,7 @@ class FeatureFetcher:
                fallbacks: Counter[tuple[str, str]]) -> dict[str, list[Any]]:
         keys = list(zip(*(_key_texts(frame[name]) for name in lookup.entities), strict=True))
         try:
-            rows = self._store().read(lookup.view, lookup.version, keys, lookup.features)
+            rows = self._read(lookup, keys)
         except StoreUnavailableError as exc:
             if policy.on_missing == "reject":
                 raise StoreUnavailableError(f"feature view {lookup.ref}: {exc}") from None
@@ -238,6 +241,22 @@ class FeatureFetcher:
             for name in lookup.features:
                 out[name].append(_fallback(policy, name))
         return out
+
+    def _read(self, lookup: ViewLookup, keys: list[tuple[str, ...]]) -> list[Any]:
+        """The store's rows, unless it failed less than RETRY_AFTER_S ago: then its error
+        again at once, so an outage costs each request nothing rather than a timeout."""
+        down = self._down
+        if down is not None and time.monotonic() < down[0]:
+            raise StoreUnavailableError(down[1])
+        try:
+            rows: list[Any] = self._store().read(lookup.view, lookup.version, keys,
+                                                 lookup.features)
+        except StoreUnavailableError as exc:
+            self._down = (time.monotonic() + RETRY_AFTER_S,
+                          f"{exc} (not asked again for {RETRY_AFTER_S:g}s)")
+            raise
+        self._down = None
+        return rows
 
     def _warn(self, message: str) -> None:
         now = self.clock()
