@@ -8,6 +8,7 @@ EVIDENTLY_VENV := .venv-evidently
 EVIDENTLY_STAMP := $(EVIDENTLY_VENV)/.installed
 FEAST_VENV := benchmarks/.work/venv-feast
 FEAST_STAMP := $(FEAST_VENV)/.installed
+FEAST_SERVE_STAMP := $(FEAST_VENV)/.installed-serve
 
 .PHONY: install demo test lint bench clean
 
@@ -56,7 +57,12 @@ $(FEAST_STAMP):
 	$(FEAST_VENV)/bin/python -m pip install -q feast
 	touch $(FEAST_STAMP)
 
-bench: $(BENCH_STAMP) $(EVIDENTLY_STAMP) $(FEAST_STAMP)
+# bench_feature_serving.py serves Feast's side from a FastAPI app in the same venv.
+$(FEAST_SERVE_STAMP): $(FEAST_STAMP)
+	$(FEAST_VENV)/bin/python -m pip install -q fastapi 'uvicorn[standard]' scikit-learn
+	touch $(FEAST_SERVE_STAMP)
+
+bench: $(BENCH_STAMP) $(EVIDENTLY_STAMP) $(FEAST_STAMP) $(FEAST_SERVE_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench_tracking.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_ingest.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_profile.py --output benchmarks/RESULTS.md
@@ -68,6 +74,7 @@ bench: $(BENCH_STAMP) $(EVIDENTLY_STAMP) $(FEAST_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench_drift_stream.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_features.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_online.py --output benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python benchmarks/bench_feature_serving.py --output benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) $(FEAST_VENV) .pytest_cache .ruff_cache
