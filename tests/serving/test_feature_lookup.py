@@ -309,3 +309,54 @@ def test_a_store_that_never_answers_is_asked_once_then_skipped_for_a_while(
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert len(connections) == 1
     assert 'reason="unavailable",view="activity@1"} 3.0' in metrics
+
+
+class GatedStore:
+    """The real online store, counting reads; the first read waits for ``gate``."""
+
+    def __init__(self, store: Any) -> None:
+        import threading
+
+        self.store, self.reads, self.gate = store, 0, threading.Event()
+
+    def read(self, *args: Any) -> Any:
+        self.reads += 1
+        if self.reads == 1:
+            self.gate.wait(10)
+        return self.store.read(*args)
+
+
+def test_concurrent_fills_share_one_read_and_a_bad_key_fails_only_its_request(
+        served: Any) -> None:
+    import asyncio
+
+    from gapless.serving.feature_lookup import FeatureFetcher, FeaturePolicy
+
+    ws, _ = served
+    plan = ws.feature_plan(ws.models.get("churn@1"))
+    store = GatedStore(ws.features.online_store)
+    fetcher = FeatureFetcher(lambda: store)
+    frames = [pd.DataFrame({"customer_id": [c], "age": [30.0]}) for c in CUSTOMERS]
+    bad = pd.DataFrame({"customer_id": ["bad\x1fkey"], "age": [30.0]})
+
+    async def run() -> list[Any]:
+        first = asyncio.ensure_future(fetcher.fill_async(frames[0], plan, FeaturePolicy()))
+        while store.reads == 0:
+            await asyncio.sleep(0.001)
+        rest = [asyncio.ensure_future(fetcher.fill_async(f, plan, FeaturePolicy()))
+                for f in [*frames[1:], bad]]
+        await asyncio.sleep(0.05)  # all of them waiting behind the gated read
+        store.gate.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        fetcher.close()
+    *good, failed = results
+    assert isinstance(failed, ValidationError) and "separator" in str(failed)
+    # The gated read and the other view's for the first request; then one read per view
+    # for the 7 good requests waiting behind it (the bad key never reaches the store).
+    assert store.reads == 2 + 2
+    for frame, filled in zip(frames, good, strict=True):
+        assert filled.frame.equals(fetcher.fill(frame, plan, FeaturePolicy()).frame)

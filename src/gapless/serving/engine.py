@@ -50,6 +50,7 @@ class Engine:
         self.deployments = deployments
         self.predictor = predictor
         self.features = features  # FeatureFetcher, for models trained on feature views
+        self._active = 0  # requests in predict_async now (this event loop's)
         self.log = log  # gapless.serving.prediction_log.PredictionLog, or None
         self.poll_interval = poll_interval
         self._live: dict[str, LiveDeployment] = {}
@@ -129,6 +130,14 @@ class Engine:
                             probabilities: bool = True) -> Answer:
         """:meth:`predict` for the server: the model runs in its micro-batching thread
         (joined with concurrent requests), so the event loop keeps parsing meanwhile."""
+        self._active += 1
+        try:
+            return await self._predict_async(endpoint, frame, key, probabilities)
+        finally:
+            self._active -= 1
+
+    async def _predict_async(self, endpoint: str, frame: Any, key: str | None,
+                             probabilities: bool) -> Answer:
         live, variant, model = self._route(endpoint, key)
         if model.batcher is None:
             if model.features is not None:  # fetching may wait on the network
@@ -138,9 +147,7 @@ class Engine:
         started = time.perf_counter()
         request = frame
         try:
-            fallbacks = None
-            if model.features is not None:  # may wait on the network: off the event loop
-                frame, fallbacks = await asyncio.to_thread(self._fill, live, model, request)
+            frame, fallbacks = await self._fill_async(live, model, request)
             fetched_ms = (time.perf_counter() - started) * 1000.0
             predictions, probabilities, latency = await model.batcher.predict(
                 _own_columns(frame, model), probabilities=probabilities)
@@ -167,7 +174,7 @@ class Engine:
         endpoint, model, frame = live.deployment.endpoint, live.models[variant.name], filled
         try:
             if _fetches_own(model, primary):
-                frame, _ = await asyncio.to_thread(self._fill, live, model, request)
+                frame, _ = await self._fill_async(live, model, request)
             batcher = self.shadow_pool.batcher(model.version.ref, model.runtime)
             predictions, _, latency = await batcher.predict(_own_columns(frame, model),
                                                             probabilities=False)
@@ -177,7 +184,7 @@ class Engine:
         finally:
             self.shadow_pool.done()
         self._log(endpoint, variant, model, ids, frame, predictions, latency, "shadow",
-                  status=status)
+                  status=status, request=request)
 
     async def drain_shadows(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` seconds) for shadow copies still being predicted."""
@@ -211,7 +218,7 @@ class Engine:
 
         ids = [new_prediction_id() for _ in range(len(frame))]
         self._log(endpoint, variant, model, ids, frame, predictions, latency, "primary",
-                  probabilities=probabilities)
+                  probabilities=probabilities, request=request)
         for shadow in live.deployment.spec.variants if shadows else ():
             if shadow.role == "shadow":
                 self._shadows.submit(self._run_shadow, live, shadow, model,
@@ -232,28 +239,45 @@ class Engine:
             predictions, status = [None] * len(request), 500
         latency = (time.perf_counter() - started) * 1000.0
         self._log(endpoint, variant, model, ids, frame, predictions, latency, "shadow",
-                  status=status)
+                  status=status, request=request)
 
     def _fill(self, live: LiveDeployment, model: LoadedModel, frame: Any) -> tuple[Any, Any]:
-        """``frame`` with ``model``'s features from the online store (as is when it
-        fetches none), and the rows that fell back to the deployment's policy."""
+        """The frame ``model`` takes: ``frame`` as is, or, for a model trained on feature
+        views, its inputs with the features from the online store; and the rows that fell
+        back to the deployment's policy."""
         if model.features is None:
             return frame, None
+        filled = self._fetcher(model).fill(frame, model.features,
+                                           live.deployment.spec.features)
+        return filled.frame, filled.fallbacks
+
+    async def _fill_async(self, live: LiveDeployment, model: LoadedModel,
+                          frame: Any) -> tuple[Any, Any]:
+        """:meth:`_fill` with the store's reads off the event loop, shared with concurrent
+        requests (see FeatureFetcher.fill_async)."""
+        if model.features is None:
+            return frame, None
+        filled = await self._fetcher(model).fill_async(
+            frame, model.features, live.deployment.spec.features, alone=self._active <= 1)
+        return filled.frame, filled.fallbacks
+
+    def _fetcher(self, model: LoadedModel) -> Any:
         if self.features is None:
             raise ConfigError(f"{model.ref} was trained on feature views, but this engine "
                               "has no online store to fetch them from")
-        filled = self.features.fill(frame, model.features, live.deployment.spec.features)
-        return filled.frame, filled.fallbacks
+        return self.features
 
     def _log(self, endpoint: str, variant: Variant, model: LoadedModel, ids: list[str],
              frame: Any, predictions: Any, latency: float, role: str, *,
-             status: int = 200, probabilities: Any = None) -> None:
+             status: int = 200, probabilities: Any = None, request: Any = None) -> None:
+        """Log one row per id: ``frame``'s inputs, plus the columns of ``request`` (what
+        the client sent, when features were fetched into ``frame``) that it lacks."""
         if self.log is None:
             return
         from gapless.serving.prediction_log import PredictionRecord
 
         now = time.time()
-        rows = _RowsOf(frame)
+        rows = _RowsOf(frame, request)
         classes = (_plain_classes(model.classes)
                    if probabilities is not None and model.classes is not None else None)
         for index, prediction_id in enumerate(ids):
@@ -269,6 +293,8 @@ class Engine:
         if self.shadow_pool is not None:
             self.shadow_pool.close()
         self.predictor.close()
+        if self.features is not None:
+            self.features.close()
         if self.log is not None:
             self.log.close()
 
@@ -283,16 +309,21 @@ def _fetches_own(shadow: LoadedModel, primary: LoadedModel) -> bool:
 def _own_columns(frame: Any, model: LoadedModel) -> Any:
     """The columns of ``frame`` ``model``'s signature lists (a canary or shadow may read
     fewer than the primary the request was checked against); all without a signature."""
-    if model.signature is None or list(frame.columns) == model.signature.names:
+    if model.signature is None:
         return frame
-    return frame[[n for n in model.signature.names if n in frame.columns]]
+    names = model.signature.names
+    leading = list(frame.columns[:len(names)])
+    if leading == names:  # a filled frame: the inputs first, keys and logged fields after
+        return frame if len(frame.columns) == len(names) else frame.iloc[:, :len(names)]
+    return frame[[n for n in names if n in frame.columns]]
 
 
 class _RowsOf:
-    """A request's frame, turned into records once, on first use (in the log's thread)."""
+    """A request's frame, turned into records once, on first use (in the log's thread);
+    with ``request``, its columns the frame lacks (entity keys, logged fields) too."""
 
-    def __init__(self, frame: Any) -> None:
-        self.frame, self._records = frame, None
+    def __init__(self, frame: Any, request: Any = None) -> None:
+        self.frame, self.request, self._records = frame, request, None
 
     def row(self, index: int) -> Any:
         return lambda: self.records()[index]
@@ -301,9 +332,18 @@ class _RowsOf:
         # One object array: DataFrame.to_dict("records") indexes every cell through pandas
         # (about 1 ms for one 8-column row), which made the log the server's bottleneck.
         if self._records is None:
-            names = [str(name) for name in self.frame.columns]
-            self._records = [dict(zip(names, values, strict=True))
-                             for values in self.frame.to_numpy(dtype=object).tolist()]
+            frames = [self.frame]
+            if self.request is not None and self.request is not self.frame:
+                extra = [c for c in self.request.columns if c not in self.frame.columns]
+                if extra:
+                    frames.append(self.request[extra])
+            records: list[dict[str, Any]] = [{} for _ in range(len(self.frame))]
+            for part in frames:
+                names = [str(name) for name in part.columns]
+                for record, values in zip(records, part.to_numpy(dtype=object).tolist(),
+                                          strict=True):
+                    record.update(zip(names, values, strict=True))
+            self._records = records
         return self._records
 
 

@@ -28,9 +28,11 @@ view's TTL) is passed on as missing under every policy: training saw the same Na
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -102,6 +104,7 @@ class FeaturePlan:
     lookups: tuple[ViewLookup, ...]
     request: Any  # InputSpec: the entity keys and the model's inputs no view provides
     looked_up: Any  # InputSpec of the fetched columns (all nullable), for their types
+    inputs: Any  # pd.Index of the model's signature names, in order (built once)
 
     @property
     def features(self) -> list[str]:
@@ -118,6 +121,8 @@ def plan_for(version: ModelVersion, data: Any, views: Any) -> FeaturePlan | None
     ``data`` is the workspace's DataVersions, ``views`` its feature ViewRegistry: the
     training dataset's spec names the view versions (``feature_views``), the registry
     their entity keys; only the features the model's signature takes are fetched."""
+    import pandas as pd
+
     from gapless.serving.validation import InputSpec
 
     dataset = (version.lineage or {}).get("dataset")
@@ -152,7 +157,7 @@ def plan_for(version: ModelVersion, data: Any, views: Any) -> FeaturePlan | None
     return FeaturePlan(
         tuple(lookups),
         InputSpec(Signature((*entities, *own), signature.output, signature.extras)),
-        InputSpec(Signature(tuple(looked_up), signature.output)))
+        InputSpec(Signature(tuple(looked_up), signature.output)), pd.Index(signature.names))
 
 
 def check_policy(policy: FeaturePolicy, plans: Sequence[FeaturePlan | None]) -> None:
@@ -173,7 +178,7 @@ def check_policy(policy: FeaturePolicy, plans: Sequence[FeaturePlan | None]) -> 
 
 @dataclass
 class Filled:
-    """A request frame with its fetched features, and how many rows of each view fell
+    """The model's frame, with the fetched features, and how many rows of each view fell
     back to the policy, by reason (``missing``, ``stale``, ``unavailable``)."""
 
     frame: Any
@@ -181,47 +186,109 @@ class Filled:
 
 
 class FeatureFetcher:
-    """Fills request frames from the online store; one per serving process."""
+    """Fills request frames from the online store; one per serving process.
 
-    def __init__(self, online_store: Callable[[], Any], *,
+    :meth:`fill_async` (the server's path) hands the reads to one thread that serves
+    every request waiting at that moment with one read per view: under load, concurrent
+    requests share a round trip to the store, and the event loop never blocks on it. A
+    lone request to an embedded store (``local``: SQLite, a B-tree lookup) reads in place
+    instead, as two thread hand-offs would cost it more than the read.
+    :meth:`fill` reads in the calling thread (shadows, the engine without a loop)."""
+
+    def __init__(self, online_store: Callable[[], Any], *, local: bool = False,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = online_store  # opened on first use, in the worker process
+        self.local = local
         self.clock = clock
         self._warned: dict[str, float] = {}
         self._down: tuple[float, str] | None = None  # (retry at, monotonic; the error)
+        self._reader: _Reader | None = None
+        self._reader_lock = threading.Lock()
 
     def fill(self, frame: Any, plan: FeaturePlan, policy: FeaturePolicy) -> Filled:
-        """``frame`` (a parsed request, entity keys included) with the plan's features
-        added as columns; raises RequestError (reject) or StoreUnavailableError."""
-        import pandas as pd
+        """The frame the model takes: its signature's columns, in order, from ``frame`` (a
+        parsed request, entity keys included) and from the online store. Raises
+        RequestError (reject) or StoreUnavailableError. The request's other columns
+        (keys, logged fields) stay in ``frame``, which the prediction log reads too."""
+        from gapless.serving.validation import column_arrays
 
-        from gapless.serving.validation import frame_from_mapping
+        columns = column_arrays(frame)
+        keys = _keys(columns, plan)
+        reads = {lookup: self.read(lookup, keys[lookup]) for lookup in plan.lookups}
+        return self._assemble(columns, plan, policy, keys, reads)
 
-        filled = Filled(frame)
-        columns: dict[str, list[Any]] = {}
-        for lookup in plan.lookups:
-            columns.update(self._fetch(frame, lookup, policy, filled.fallbacks))
+    async def fill_async(self, frame: Any, plan: FeaturePlan, policy: FeaturePolicy, *,
+                         alone: bool = False) -> Filled:
+        """:meth:`fill`, the reads coalesced with concurrent requests' in the reader
+        thread; ``alone``: no other request is being served (see the class docstring)."""
+        from gapless.serving.validation import column_arrays
+
+        if alone and self.local:
+            return self.fill(frame, plan, policy)
+
+        columns = column_arrays(frame)
+        keys = _keys(columns, plan)
+        if self._reader is None:
+            with self._reader_lock:
+                if self._reader is None:
+                    self._reader = _Reader(self.read)
+        reads = await self._reader.submit([(lookup, keys[lookup]) for lookup in plan.lookups])
+        return self._assemble(columns, plan, policy, keys, reads)
+
+    def read(self, lookup: ViewLookup, keys: list[tuple[str, ...]]) -> list[Any] | Exception:
+        """The store's rows for ``keys``, or the StoreUnavailableError it failed with (as a
+        value). A store that failed less than RETRY_AFTER_S ago is not asked: its error
+        comes back at once, so an outage costs each request nothing rather than a timeout.
+        """
+        down = self._down
+        if down is not None and time.monotonic() < down[0]:
+            return StoreUnavailableError(down[1])
         try:
-            fetched = frame_from_mapping(columns, plan.looked_up, unknown_categories="pass")
+            rows: list[Any] = self._store().read(lookup.view, lookup.version, keys,
+                                                 lookup.features)
+        except StoreUnavailableError as exc:
+            self._down = (time.monotonic() + RETRY_AFTER_S,
+                          f"{exc} (not asked again for {RETRY_AFTER_S:g}s)")
+            return exc
+        self._down = None
+        return rows
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+
+    def _assemble(self, columns: dict[str, Any], plan: FeaturePlan, policy: FeaturePolicy,
+                  keys: Mapping[ViewLookup, list[tuple[str, ...]]],
+                  reads: Mapping[ViewLookup, list[Any] | Exception]) -> Filled:
+        from gapless.serving.columns import convert_column
+        from gapless.serving.validation import frame_from_arrays
+
+        fallbacks: Counter[tuple[str, str]] = Counter()
+        fetched: dict[str, list[Any]] = {}
+        for lookup in plan.lookups:
+            fetched.update(self._apply(lookup, keys[lookup], reads[lookup], policy, fallbacks))
+        try:
+            for rule in plan.looked_up.columns:
+                columns[rule.name] = convert_column(rule, fetched[rule.name], False)
         except RequestError as exc:
             raise IntegrityError(f"the online store holds values the model cannot take: "
                                  f"{exc}; re-materialize the view or retrain the model"
                                  ) from None
-        fetched.index = frame.index
-        filled.frame = pd.concat([frame, fetched], axis=1)
-        return filled
+        return Filled(frame_from_arrays({name: columns[name] for name in plan.inputs},
+                                        plan.inputs), fallbacks)
 
-    def _fetch(self, frame: Any, lookup: ViewLookup, policy: FeaturePolicy,
+    def _apply(self, lookup: ViewLookup, keys: list[tuple[str, ...]],
+               rows: list[Any] | Exception, policy: FeaturePolicy,
                fallbacks: Counter[tuple[str, str]]) -> dict[str, list[Any]]:
-        keys = list(zip(*(_key_texts(frame[name]) for name in lookup.entities), strict=True))
-        try:
-            rows = self._read(lookup, keys)
-        except StoreUnavailableError as exc:
+        """One view's values per row, the policy followed where a row has none."""
+        if isinstance(rows, StoreUnavailableError):
             if policy.on_missing == "reject":
-                raise StoreUnavailableError(f"feature view {lookup.ref}: {exc}") from None
-            self._warn(str(exc))
+                raise StoreUnavailableError(f"feature view {lookup.ref}: {rows}") from None
+            self._warn(str(rows))
             fallbacks[(lookup.ref, "unavailable")] += len(keys)
             return {name: [_fallback(policy, name)] * len(keys) for name in lookup.features}
+        if isinstance(rows, Exception):
+            raise rows
         max_age, now = policy.max_age_seconds, self.clock()
         out: dict[str, list[Any]] = {name: [] for name in lookup.features}
         for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
@@ -242,22 +309,6 @@ class FeatureFetcher:
                 out[name].append(_fallback(policy, name))
         return out
 
-    def _read(self, lookup: ViewLookup, keys: list[tuple[str, ...]]) -> list[Any]:
-        """The store's rows, unless it failed less than RETRY_AFTER_S ago: then its error
-        again at once, so an outage costs each request nothing rather than a timeout."""
-        down = self._down
-        if down is not None and time.monotonic() < down[0]:
-            raise StoreUnavailableError(down[1])
-        try:
-            rows: list[Any] = self._store().read(lookup.view, lookup.version, keys,
-                                                 lookup.features)
-        except StoreUnavailableError as exc:
-            self._down = (time.monotonic() + RETRY_AFTER_S,
-                          f"{exc} (not asked again for {RETRY_AFTER_S:g}s)")
-            raise
-        self._down = None
-        return rows
-
     def _warn(self, message: str) -> None:
         now = self.clock()
         if now - self._warned.get(message, -WARN_EVERY_S) >= WARN_EVERY_S:
@@ -265,6 +316,103 @@ class FeatureFetcher:
                 self._warned.clear()
             self._warned[message] = now
             log.warning("serving without online features (policy applies): %s", message)
+
+
+Wanted = list[tuple[ViewLookup, list[tuple[str, ...]]]]
+
+
+class _Reader:
+    """One thread reading for every request waiting at that moment: the keys of each
+    view are read together (each distinct key once) and every request gets its rows.
+    A read that fails for another reason than the store being unavailable (a key the
+    store refuses) is retried per request, so only the request at fault gets the error.
+    """
+
+    def __init__(self, read: Callable[[ViewLookup, list[tuple[str, ...]]],
+                                      list[Any] | Exception]) -> None:
+        self._read = read
+        self._waiting: deque[tuple[Wanted, Any, Any]] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="gapless-feature-reads",
+                                        daemon=True)
+        self._thread.start()
+
+    async def submit(self, wanted: Wanted) -> dict[ViewLookup, list[Any] | Exception]:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._ready:
+            self._waiting.append((wanted, loop, future))
+            self._ready.notify()
+        result: dict[ViewLookup, list[Any] | Exception] = await future
+        return result
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting and not self._closed:
+                    self._ready.wait()
+                if not self._waiting:
+                    return
+                batch = list(self._waiting)
+                self._waiting.clear()
+            union: dict[ViewLookup, dict[tuple[str, ...], None]] = {}
+            for wanted, _, _ in batch:
+                for lookup, keys in wanted:
+                    union.setdefault(lookup, {}).update(dict.fromkeys(keys))
+            together: dict[ViewLookup, dict[tuple[str, ...], Any] | Exception] = {}
+            for lookup, distinct in union.items():
+                found = self._safe_read(lookup, list(distinct))
+                together[lookup] = (found if isinstance(found, Exception)
+                                    else dict(zip(distinct, found, strict=True)))
+            for wanted, loop, future in batch:
+                answer: dict[ViewLookup, list[Any] | Exception] = {}
+                for lookup, keys in wanted:
+                    rows = together[lookup]
+                    if isinstance(rows, StoreUnavailableError):
+                        answer[lookup] = rows
+                    elif isinstance(rows, Exception):  # some request's key: find whose
+                        answer[lookup] = self._safe_read(lookup, keys)
+                    else:
+                        answer[lookup] = [rows[key] for key in keys]
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits
+                    loop.call_soon_threadsafe(_settle, future, answer)
+
+    def _safe_read(self, lookup: ViewLookup, keys: list[tuple[str, ...]]
+                   ) -> list[Any] | Exception:
+        try:
+            return self._read(lookup, keys)
+        except Exception as exc:  # noqa: BLE001 - handed to the request, raised there
+            return exc
+
+
+def _settle(future: Any, answer: Any) -> None:
+    if not future.done():  # the caller went away (cancelled)
+        future.set_result(answer)
+
+
+def _keys(columns: Mapping[str, Any], plan: FeaturePlan
+          ) -> dict[ViewLookup, list[tuple[str, ...]]]:
+    """Each view's entity keys per row, as the online store holds them (materialization
+    writes ``str(value)``: 42 and "42" are one key), checked here so that a key the store
+    would refuse fails its own request, not a read shared with others."""
+    from gapless.stores.online.base import encode_key
+
+    out = {lookup: list(zip(*([str(v) for v in columns[name].tolist()]
+                              for name in lookup.entities), strict=True))
+           for lookup in plan.lookups}
+    for keys in out.values():
+        for key in keys:
+            encode_key(key)
+    return out
 
 
 def _entity_column(name: str, signature: Signature, storage: str) -> ColumnSchema:
@@ -275,12 +423,6 @@ def _entity_column(name: str, signature: Signature, storage: str) -> ColumnSchem
     kind = next((kind for prefix, kind in _STORAGE_TYPES if storage.startswith(prefix)),
                 "string")
     return ColumnSchema(name, kind, nullable=False)
-
-
-def _key_texts(values: Any) -> list[str]:
-    """Entity key values as the online store holds them (materialization writes
-    ``str(value)``): 42 and "42" are one key."""
-    return [str(value) for value in values.tolist()]
 
 
 def _fallback(policy: FeaturePolicy, name: str) -> Any:

@@ -228,12 +228,31 @@ def _check_present(spec: InputSpec, seen: Any) -> None:
 
 
 def _frame(spec: InputSpec, columns: dict[str, Any]) -> pd.DataFrame:
-    """One DataFrame from the checked columns. Built through pandas' own array-to-frame
-    constructor: the public one re-checks every column and converts text to ``str``
-    arrays, which costs a single-row request about five times the rest of its checking.
-    Text stays ``object``, which the pipelines' encoders take as they take ``str``."""
+    return frame_from_arrays(columns, spec.index)
+
+
+def column_arrays(frame: pd.DataFrame) -> dict[str, Any]:
+    """Each column's values as an array, without a Series per column (``frame[name]``
+    costs a one-row request more than its checks); pandas' public path as a fallback."""
+    get = getattr(frame, "_get_column_array", None)
+    if get is not None:
+        try:
+            return {str(name): get(i) for i, name in enumerate(frame.columns)}
+        except (TypeError, IndexError):  # a pandas whose private accessor changed
+            pass
+    return {str(name): frame[name].to_numpy() for name in frame.columns}
+
+
+def frame_from_arrays(columns: dict[str, Any], index: Any = None) -> pd.DataFrame:
+    """One DataFrame from checked columns (name -> array or list), in their order. Built
+    through pandas' own array-to-frame constructor: the public one re-checks every column
+    and converts text to ``str`` arrays, which costs a single-row request about five times
+    the rest of its checking. Text stays ``object``, which the pipelines' encoders take as
+    they take ``str``. ``index``: the column names as a prepared ``pd.Index``."""
     import numpy as np
     import pandas as pd
+
+    index = pd.Index(list(columns)) if index is None else index
 
     arrays = []
     for values in columns.values():
@@ -246,18 +265,19 @@ def _frame(spec: InputSpec, columns: dict[str, Any]) -> pd.DataFrame:
     build = getattr(pd.DataFrame, "_from_arrays", None)
     if build is not None:
         try:
-            return build(arrays, columns=spec.index, index=pd.RangeIndex(length),
+            return build(arrays, columns=index, index=pd.RangeIndex(length),
                          verify_integrity=False)
         except (TypeError, ValueError):  # a pandas whose private constructor changed
             pass
-    return pd.DataFrame(dict(zip(spec.names, arrays, strict=True)), columns=spec.index,
-                        copy=False)
+    return pd.DataFrame(dict(zip(index, arrays, strict=True)), columns=index, copy=False)
 
 
 __all__ = [
     "CSV_MISSING",
     "InputSpec",
     "UNKNOWN_CATEGORY",
+    "column_arrays",
+    "frame_from_arrays",
     "frame_from_columns",
     "frame_from_mapping",
     "frame_from_records",
