@@ -256,8 +256,8 @@ def setup_gapless(root: Path, table: list[dict[str, Any]], train: list[dict[str,
 
 def gapless_in_process(root: Path, plan: list[tuple[str, float]]) -> dict[str, float]:
     """Where a keyed request's time goes in gapless, in this process, one row at a time:
-    the online-store read alone, the whole fill (read, convert, add the columns), and
-    the pipeline's ``predict_proba`` on the filled row."""
+    the online-store read alone, the whole fill (read, convert, build the model's frame),
+    and the pipeline's ``predict_proba`` on the filled row."""
     import gapless
     from gapless.serving.feature_lookup import FeatureFetcher, FeaturePolicy
     from gapless.serving.validation import frame_from_mapping
@@ -509,6 +509,8 @@ def section(args: Any, sizes: dict[str, int], results: dict[str, Any], feast: An
               "/v1/endpoints/churn/predict` with `{\"instances\": [{\"customer_id\": ..., "
               "\"age\": ...}]}`) checks the request against the model's signature, reads "
               "the view's row for the key from the online store (one read per view; "
+              "concurrent requests' reads are joined into one by a reader thread, a lone "
+              "request reads in place; "
               "`on_missing: reject`, so a missing key would fail the run), converts the "
               "values to the training types, predicts, and logs the prediction with the "
               "features used and the key to its metadata store (SQLite, off the request "
@@ -523,7 +525,7 @@ def section(args: Any, sizes: dict[str, int], results: dict[str, Any], feast: An
               f"Where the time goes, in process (one row at a time, median of {IN_PROCESS:,} "
               f"calls, outside any server): gapless' online-store read "
               f"{in_process['read']:.3f} ms, the whole fill (read, convert to the signature's "
-              f"types, add the columns to the request frame) {in_process['fill']:.3f} ms, "
+              f"types, build the model's frame) {in_process['fill']:.3f} ms, "
               f"`predict_proba` of the filled row {in_process['predict']:.3f} ms"
               + (f"; Feast's `get_online_features(...).to_dict()` "
                  f"{feast['in_process']['fetch']:.3f} ms, one-row DataFrame + `predict_proba` "

@@ -87,9 +87,7 @@ def create_app(workspace: Any, *, auth: bool = True, max_body_bytes: int = MAX_B
                         poll_interval=poll_interval,
                         shadow_pool=ShadowPool(reopener(workspace)) if shadow_process
                         else None,
-                        features=FeatureFetcher(
-                            lambda: workspace.features.online_store,
-                            local=workspace.settings.online_uri.startswith("sqlite:")))
+                        features=FeatureFetcher(lambda: workspace.features.online_store))
         state["engine"] = engine
         try:
             engine.refresh(force=True)

@@ -190,15 +190,15 @@ class FeatureFetcher:
 
     :meth:`fill_async` (the server's path) hands the reads to one thread that serves
     every request waiting at that moment with one read per view: under load, concurrent
-    requests share a round trip to the store, and the event loop never blocks on it. A
-    lone request to an embedded store (``local``: SQLite, a B-tree lookup) reads in place
-    instead, as two thread hand-offs would cost it more than the read.
+    requests share a round trip to the store, and none waits on another's read. A lone
+    request reads in place instead: two thread hand-offs would cost it more than the read
+    (SQLite: a B-tree lookup; Redis: one round trip), and with nothing else in flight
+    the event loop has no one to keep waiting, for at most the store's timeout.
     :meth:`fill` reads in the calling thread (shadows, the engine without a loop)."""
 
-    def __init__(self, online_store: Callable[[], Any], *, local: bool = False,
+    def __init__(self, online_store: Callable[[], Any], *,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = online_store  # opened on first use, in the worker process
-        self.local = local
         self.clock = clock
         self._warned: dict[str, float] = {}
         self._down: tuple[float, str] | None = None  # (retry at, monotonic; the error)
@@ -223,7 +223,7 @@ class FeatureFetcher:
         thread; ``alone``: no other request is being served (see the class docstring)."""
         from gapless.serving.validation import column_arrays
 
-        if alone and self.local:
+        if alone:
             return self.fill(frame, plan, policy)
 
         columns = column_arrays(frame)
