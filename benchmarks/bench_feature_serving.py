@@ -133,47 +133,15 @@ def start(command: list[str], ready: str, env: dict[str, str], timeout: float = 
     return process
 
 
-def http_request(port: int, path: str, body: bytes) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
-
-
-async def _connection(port: int, requests: list[bytes], deadline: float, count: int | None,
-                      latencies: list[float] | None) -> tuple[int, int]:
-    """Send ``requests`` in turn (cycling) over one keep-alive connection until
-    ``deadline`` or ``count`` requests; returns (answered 200, other statuses)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    ok = failed = 0
-    try:
-        while time.perf_counter() < deadline and (count is None or ok + failed < count):
-            request = requests[(ok + failed) % len(requests)]
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            await reader.readexactly(length)
-            if latencies is not None:
-                latencies.append((time.perf_counter() - started) * 1000)
-            if head[9:12] == b"200":
-                ok += 1
-            else:
-                failed += 1
-    finally:
-        writer.close()
-    return ok, failed
-
-
 def measure(port: int, path: str, bodies: list[bytes], seconds: float) -> dict[str, float]:
     """p50/p99 over one sequential pass of ``bodies`` (after 50 warm-up requests), then
     requests per second at CONCURRENCY for ``seconds``."""
-    from bench_serving import percentile
+    from bench_serving import connection, http_request, percentile
 
     requests = [http_request(port, path, body) for body in bodies]
-    asyncio.run(_connection(port, requests[-50:], math.inf, 50, None))  # warm-up
+    asyncio.run(connection(port, requests[-50:], math.inf, 50, None))  # warm-up
     latencies: list[float] = []
-    ok, failed = asyncio.run(_connection(port, requests, math.inf, len(requests), latencies))
+    ok, failed = asyncio.run(connection(port, requests, math.inf, len(requests), latencies))
     if failed:
         raise SystemExit(f"{path}: {failed} failed requests")
     step = len(requests) // CONCURRENCY
@@ -181,7 +149,7 @@ def measure(port: int, path: str, bodies: list[bytes], seconds: float) -> dict[s
     async def load() -> list[tuple[int, int]]:
         deadline = time.perf_counter() + seconds
         return await asyncio.gather(*(
-            _connection(port, requests[i * step:] + requests[:i * step], deadline, None, None)
+            connection(port, requests[i * step:] + requests[:i * step], deadline, None, None)
             for i in range(CONCURRENCY)))
 
     results = asyncio.run(load())
@@ -306,31 +274,7 @@ def redis_answers(base: str) -> bool:
         return False
 
 
-def drop_redis_prefix(base: str, prefix: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(base)
-    try:
-        names = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for at in range(0, len(names), 1000):
-            client.delete(*names[at:at + 1000])
-        return len(names)
-    finally:
-        client.close()
-
-
 # -- Feast, run in its own venv: this script with --feast-setup / --feast-serve ----------
-FEAST_REPO = """\
-project: bench_serving
-registry: {folder}/registry.db
-provider: local
-online_store:
-  type: sqlite
-  path: {folder}/online.db
-entity_key_serialization_version: 3
-"""
-
-
 def feast_objects(folder: Path) -> tuple[Any, Any]:
     from feast import Entity, FeatureView, Field, FileSource, ValueType
     from feast.types import Float64, Int64, String
@@ -355,9 +299,11 @@ def feast_setup(folder: Path, n: int, train_n: int) -> dict[str, Any]:
     import feast
     import pandas as pd
     import sklearn
+    from bench_online import FEAST_REPO
     from feast import FeatureStore
 
-    (folder / "feature_store.yaml").write_text(FEAST_REPO.format(folder=folder))
+    (folder / "feature_store.yaml").write_text(FEAST_REPO.format(folder=folder,
+                                                                   project="bench_serving"))
     table = customers(n)
     frame = pd.DataFrame(table)
     frame["event_timestamp"] = pd.Timestamp.now(tz="UTC").floor("s")
@@ -619,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
                     stop(process)
         finally:
             if prefix is not None:
+                from bench_online import drop_redis_prefix
+
                 dropped = drop_redis_prefix(args.redis, prefix)
                 print(f"redis: deleted {dropped:,} keys under {prefix}", file=sys.stderr)
         if str(args.feast_python) == "none":

@@ -94,22 +94,30 @@ def run_gapless(uri: str, n: int, lookups: int, batches: int) -> dict[str, Any]:
 
 
 def run_redis(base: str, n: int, lookups: int, batches: int) -> dict[str, Any]:
-    import redis
-
     prefix = f"gapless-bench-{uuid.uuid4().hex[:8]}"
     try:
         return run_gapless(f"{base}?prefix={prefix}", n, lookups, batches)
     finally:
-        client = redis.Redis.from_url(base)
+        drop_redis_prefix(base, prefix)
+
+
+def drop_redis_prefix(base: str, prefix: str) -> int:
+    """Delete the keys under ``prefix`` on the Redis at ``base``; returns how many."""
+    import redis
+
+    client = redis.Redis.from_url(base)
+    try:
         names = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for start in range(0, len(names), 1000):
-            client.delete(*names[start:start + 1000])
+        for at in range(0, len(names), 1000):
+            client.delete(*names[at:at + 1000])
+        return len(names)
+    finally:
         client.close()
 
 
 # -- Feast, run in its own venv: this script with --feast-child -------------------------
 FEAST_REPO = """\
-project: bench
+project: {project}
 registry: {folder}/registry.db
 provider: local
 online_store:
@@ -127,7 +135,8 @@ def feast_child(folder: Path, n: int, lookups: int, batches: int) -> dict[str, A
     from feast.protos.feast.types.Value_pb2 import Value
     from feast.types import Float64, Int64, String
 
-    (folder / "feature_store.yaml").write_text(FEAST_REPO.format(folder=folder))
+    (folder / "feature_store.yaml").write_text(FEAST_REPO.format(folder=folder,
+                                                                   project="bench"))
     data = rows(n)
     frame = pd.DataFrame([{"user_id": key, **values} for key, _, values in data])
     frame["event_timestamp"] = pd.Timestamp(data[0][1], unit="s", tz="UTC")

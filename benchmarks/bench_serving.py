@@ -158,20 +158,22 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _request(port: int, path: str, body: bytes) -> bytes:
+def http_request(port: int, path: str, body: bytes) -> bytes:
     return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
             ).encode() + body
 
 
-async def _connection(port: int, request: bytes, deadline: float, count: int | None,
-                      latencies: list[float] | None) -> tuple[int, int]:
-    """Send ``request`` over one keep-alive connection until ``deadline`` (or ``count``
-    times); returns (answered 200, other statuses)."""
+async def connection(port: int, requests: bytes | list[bytes], deadline: float,
+                     count: int | None, latencies: list[float] | None) -> tuple[int, int]:
+    """Send ``requests`` (one, or several in turn, cycling) over one keep-alive connection
+    until ``deadline`` (or ``count`` requests); returns (answered 200, other statuses)."""
+    cycle = [requests] if isinstance(requests, bytes) else requests
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     ok = failed = 0
     try:
         while time.perf_counter() < deadline and (count is None or ok + failed < count):
+            request = cycle[(ok + failed) % len(cycle)]
             started = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -190,21 +192,21 @@ async def _connection(port: int, request: bytes, deadline: float, count: int | N
 
 
 def sequential(port: int, path: str, body: bytes, count: int) -> list[float]:
-    request = _request(port, path, body)
-    asyncio.run(_connection(port, request, math.inf, 20, None))  # warm-up
+    request = http_request(port, path, body)
+    asyncio.run(connection(port, request, math.inf, 20, None))  # warm-up
     latencies: list[float] = []
-    ok, failed = asyncio.run(_connection(port, request, math.inf, count, latencies))
+    ok, failed = asyncio.run(connection(port, request, math.inf, count, latencies))
     if failed:
         raise SystemExit(f"{path}: {failed} failed requests")
     return latencies
 
 
 def throughput(port: int, path: str, body: bytes, concurrency: int, seconds: float) -> float:
-    request = _request(port, path, body)
+    request = http_request(port, path, body)
 
     async def load() -> list[tuple[int, int]]:
         deadline = time.perf_counter() + seconds
-        return await asyncio.gather(*(_connection(port, request, deadline, None, None)
+        return await asyncio.gather(*(connection(port, request, deadline, None, None)
                                       for _ in range(concurrency)))
 
     results = asyncio.run(load())

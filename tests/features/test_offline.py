@@ -175,6 +175,44 @@ def test_bad_views_are_refused_with_the_field(workspace: Workspace, change: dict
     assert message in str(caught.value)
 
 
+def test_expressions_compute_per_row_before_the_join_and_in_aggregates(ws: Workspace) -> None:
+    ws.features.apply({**VIEW, "features": [
+        {"name": "big", "expression": "CASE WHEN amount >= 3 THEN 1 ELSE 0 END"},
+        {"name": "big_1d", "aggregate": {"function": "sum", "window": "1d",
+                                         "expression": "CASE WHEN amount >= 3 THEN 1 ELSE 0 END"}},
+        {"name": "cents", "expression": "amount * 100"}]})
+    found = lookup(ws, [("a", 10), ("a", 24), ("a", 34.5), ("b", 6), ("c", 1)],
+                   ["activity:big", "activity:big_1d", "activity:cents"])
+    assert found["big"].iloc[:4].tolist() == [1, 1, 1, 1]  # 3.0 won the tie at 10h
+    assert found["big_1d"].iloc[:4].tolist() == [1, 1, 1, 1]
+    assert found["cents"].iloc[:4].tolist() == [300.0, 300.0, 400.0, 1000.0]
+    assert pd.isna(found["cents"].iloc[4])
+    static = {"name": "limits", "entities": ["customer_id"], "source": {"dataset": "events"},
+              "features": [{"name": "half", "expression": "amount / 2"}]}
+    ws.features.apply(static)
+    assert lookup(ws, [("b", 0)], ["limits:half"])["half"].tolist() == [10.0]  # last stored
+
+
+@pytest.mark.parametrize(("feature", "message"), [
+    ({"name": "x", "expression": "amount; DROP TABLE t"}, "without ';' or comments"),
+    ({"name": "x", "expression": "amount", "column": "amount"}, "not column and expression"),
+    ({"name": "x", "aggregate": {"function": "sum", "window": "1d"}},
+     "give a column or an expression, exactly one"),
+])
+def test_bad_expressions_are_refused_when_applied(workspace: Workspace, feature: dict,
+                                                  message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        workspace.features.apply({**VIEW, "features": [feature]})
+
+
+def test_an_expression_the_source_cannot_compute_is_named(ws: Workspace) -> None:
+    ws.features.apply({**VIEW, "features": [{"name": "ratio",
+                                             "expression": "amount / credit_limit"}]})
+    with pytest.raises(ValidationError, match=r"feature 'ratio': its expression "
+                       r"'amount / credit_limit' does not work on the source: .*credit_limit"):
+        lookup(ws, [("a", 10)], ["activity:ratio"])
+
+
 def test_late_rows_count_by_their_event_time_not_their_position(workspace: Workspace) -> None:
     # Stored out of order: the 5h value arrived after the 20h one.
     workspace.data.add("late", pd.DataFrame({"k": ["a", "a", "a"],

@@ -70,6 +70,15 @@ def _has_ties(con: Any, view: FeatureView, path: str, names: list[str]) -> bool:
                             "HAVING count(*) > 1)", [path]).fetchone()[0])
 
 
+def _rows(view: FeatureView, names: list[str]) -> str:
+    """The source's rows, with a column per computed feature (``Feature.reads``)."""
+    computed = [view.feature(n) for n in names if view.feature(n).computed is not None]
+    if not computed:
+        return "read_parquet($1)"
+    columns = ", ".join(f'({f.computed}) AS "{f.reads}"' for f in computed)
+    return f"(SELECT *, {columns} FROM read_parquet($1))"
+
+
 def _sql(view: FeatureView, names: list[str], *, ties: bool) -> str:
     keys = view.entities
     on = " AND ".join(f's."{k}" = e."{k}"' for k in keys)
@@ -79,12 +88,12 @@ def _sql(view: FeatureView, names: list[str], *, ties: bool) -> str:
     if not view.timestamp:
         columns = ", ".join(f's."{f.reads}" AS "{f.name}"' for f in plain)
         return (f'SELECT e._row, {columns} FROM entities e LEFT JOIN '
-                f'(SELECT * FROM (SELECT *, row_number() OVER () AS _rn FROM read_parquet($1)) '
+                f'(SELECT * FROM (SELECT *, row_number() OVER () AS _rn FROM {_rows(view, names)}) '
                 f'QUALIFY row_number() OVER (PARTITION BY {_names(keys)} ORDER BY _rn DESC) = 1)'
                 f' s ON {on}')
     numbered = ", row_number() OVER () AS _rn" if ties else ""
     source = (f'(SELECT *, CAST("{view.timestamp}" AS TIMESTAMP) AS _ts{numbered} '
-              f'FROM read_parquet($1))')
+              f'FROM {_rows(view, names)})')
     if plain:
         ttl = view.ttl_seconds
         keep = (f"e._at - s._ts <= INTERVAL '{ttl} seconds'" if ttl is not None else "TRUE")
@@ -101,7 +110,7 @@ def _sql(view: FeatureView, names: list[str], *, ties: bool) -> str:
         for f in aggregates:
             assert f.aggregate is not None
             seconds = duration_seconds(f.aggregate.window, "window")
-            expression = SQL_FUNCTIONS[f.aggregate.function].format(c=f's."{f.aggregate.column}"')
+            expression = SQL_FUNCTIONS[f.aggregate.function].format(c=f's."{f.reads}"')
             columns.append(f"{expression} FILTER (WHERE s._ts > e._at - INTERVAL "
                            f"'{seconds} seconds') AS \"{f.name}\"")
         parts.append(f"SELECT e._row, {', '.join(columns)} FROM entities e LEFT JOIN "
@@ -117,15 +126,28 @@ def _names(columns: Sequence[str]) -> str:
 
 
 def _check_source(con: Any, view: FeatureView, path: str, names: list[str]) -> None:
+    import duckdb
+
     found = {row[0]: row[1] for row in con.execute(
         "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))",
         [path]).fetchall()}
     needed = {*view.entities, *([view.timestamp] if view.timestamp else []),
-              *(view.feature(n).reads for n in names)}
+              *(view.feature(n).reads for n in names if view.feature(n).computed is None)}
     missing = sorted(needed - set(found))
     if missing:
         raise ValidationError(f"the source of feature view {view.name!r} lacks column(s) "
                               f"{missing}; it has {sorted(found)}")
+    for name in names:
+        feature = view.feature(name)
+        if feature.computed is not None:
+            try:
+                con.execute(f"DESCRIBE SELECT ({feature.computed}) FROM read_parquet(?)",
+                            [path])
+            except duckdb.Error as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise ValidationError(f"feature view {view.name!r}, feature {name!r}: its "
+                                      f"expression {feature.computed!r} does not work on the "
+                                      f"source: {first}") from None
     if view.timestamp and not any(t in found[view.timestamp].upper()
                                   for t in ("TIMESTAMP", "DATE")):
         raise ValidationError(f"feature view {view.name!r}: its timestamp column "

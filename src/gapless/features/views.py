@@ -25,7 +25,11 @@ a training set's lineage names exactly the rows it was joined from. A password i
 
 Aggregates: count, sum, mean, min, max, last over a window such as 1h, 1d or 7d (the
 rows with ``lookup time - window < event time <= lookup time``). A feature without
-``column`` or ``aggregate`` reads the column of its own name.
+``column``, ``expression`` or ``aggregate`` reads the column of its own name. An
+``expression`` (DuckDB SQL over one source row, such as ``amount / nullif(limit, 0)``
+or ``CASE WHEN days_late > 30 THEN 1 ELSE 0 END``) computes a value per row, for a
+feature or in place of an aggregate's column; training sets and materialization compute
+it in the same join, so serving and training agree.
 """
 
 from __future__ import annotations
@@ -51,6 +55,15 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PASSWORD = re.compile(r"://[^/@]*:(?!\$\{)[^/@]+@")  # user:secret@, unless ${VAR}
 
 
+def check_expression(text: str) -> str:
+    """A SQL expression as a feature may hold: one expression, not a statement."""
+    if not text.strip() or ";" in text or "--" in text or "/*" in text:
+        raise ValueError(f"expression {text!r}: give one SQL expression over the source "
+                         "row's columns, such as amount / nullif(credit_limit, 0), without "
+                         "';' or comments")
+    return text
+
+
 def duration_seconds(text: str | float, what: str) -> float:
     """Seconds in ``30s``, ``15m``, ``1h``, ``7d``, ``2w`` (or a number of seconds)."""
     if isinstance(text, int | float) and not isinstance(text, bool):
@@ -69,8 +82,17 @@ def duration_seconds(text: str | float, what: str) -> float:
 class Aggregate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     function: Literal["count", "sum", "mean", "min", "max", "last"]
-    column: str
+    column: str | None = None
+    expression: str | None = None  # a SQL expression over the source row, instead
     window: str
+
+    @model_validator(mode="after")
+    def _one_input(self) -> Aggregate:
+        if (self.column is None) == (self.expression is None):
+            raise ValueError("aggregate: give a column or an expression, exactly one")
+        if self.expression is not None:
+            check_expression(self.expression)
+        return self
 
     @field_validator("window")
     @classmethod
@@ -83,19 +105,34 @@ class Feature(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=NAME)
     column: str | None = None
+    expression: str | None = None  # a SQL expression over the source row's columns
     aggregate: Aggregate | None = None
     description: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Feature:
-        if self.column is not None and self.aggregate is not None:
-            raise ValueError(f"feature {self.name!r}: give a column or an aggregate, not both")
+        given = [k for k in ("column", "expression", "aggregate") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"feature {self.name!r}: give one of a column, an expression or "
+                             f"an aggregate, not {' and '.join(given)}")
+        if self.expression is not None:
+            check_expression(self.expression)
         return self
 
     @property
-    def reads(self) -> str:
-        """The source column it reads."""
+    def computed(self) -> str | None:
+        """The SQL expression it is computed from, row by row, if any."""
         if self.aggregate is not None:
+            return self.aggregate.expression
+        return self.expression
+
+    @property
+    def reads(self) -> str:
+        """The source column it reads (a computed one's is named after the feature)."""
+        if self.computed is not None:
+            return f"__computed_{self.name}"
+        if self.aggregate is not None:
+            assert self.aggregate.column is not None
             return self.aggregate.column
         return self.column or self.name
 
