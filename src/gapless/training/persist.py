@@ -17,6 +17,11 @@ EXTRA_TRUSTED = (
     "sklearn.frozen._frozen.FrozenEstimator",
     "sklearn.model_selection._classification_threshold.FixedThresholdClassifier",
     "gapless.training.baselines.HeuristicBaseline",
+    # Recommenders keep only arrays, sparse matrices and plain values (gapless.recsys).
+    "gapless.recsys.popularity.PopularityRecommender",
+    "gapless.recsys.item_knn.ItemKNNRecommender",
+    "gapless.recsys.content.ContentRecommender",
+    "scipy.sparse._csr.csr_matrix",
 )
 
 

@@ -1,0 +1,1 @@
+"""Recommenders: interactions, a shared fit/recommend interface, and the models."""
