@@ -100,12 +100,15 @@ def test_compare_puts_the_baseline_first_and_says_what_each_model_beats() -> Non
 
 def test_fitted_recommenders_load_through_gaplesss_trusted_types() -> None:
     """What the registry loads: skops with gapless's trusted types only."""
+    from gapless.recsys.graph_walk import GraphWalkRecommender
     from gapless.recsys.item_knn import ItemKNNRecommender
+    from gapless.recsys.matrix_factorization import ALSRecommender, BPRRecommender
     from gapless.recsys.popularity import PopularityRecommender
     from gapless.training.persist import dumps, loads
 
     interactions = load_interactions(EVENTS, items=["a", "b", "c", "d"])
-    for model in (PopularityRecommender(), ItemKNNRecommender()):
+    for model in (PopularityRecommender(), ItemKNNRecommender(), ALSRecommender(factors=4),
+                  BPRRecommender(factors=4), GraphWalkRecommender(dimensions=2)):
         fitted = model.fit(interactions)
         again = loads(dumps(fitted), what=fitted.name)
         assert again.recommend_many(["u1", "u2", "x"], 3) == \

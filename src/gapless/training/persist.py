@@ -21,6 +21,9 @@ EXTRA_TRUSTED = (
     "gapless.recsys.popularity.PopularityRecommender",
     "gapless.recsys.item_knn.ItemKNNRecommender",
     "gapless.recsys.content.ContentRecommender",
+    "gapless.recsys.matrix_factorization.ALSRecommender",
+    "gapless.recsys.matrix_factorization.BPRRecommender",
+    "gapless.recsys.graph_walk.GraphWalkRecommender",
     "scipy.sparse._csr.csr_matrix",
 )
 
