@@ -202,6 +202,28 @@ class Workspace:
             result = replace(result, registered=version.ref)
         return result
 
+    # -- recommenders ------------------------------------------------------------------
+    def train_recommender(self, spec: Any, *, register: str | None = None,
+                          on_progress: Any = None) -> Any:
+        """Train a recommender spec (YAML path, dict or RecommenderSpec): the popularity
+        baseline first, then an Optuna search over the candidate families judged on a
+        temporal validation split, the families' best scored once on the test split
+        against the baseline, the winner refit on every event, saved and documented by a
+        model card, all tracked. ``register`` registers the model as the next version of
+        that name. Returns a :class:`gapless.recsys.training.RecommenderResult`."""
+        from dataclasses import replace
+
+        from gapless.recsys.training import train_recommender
+        from gapless.registry.packaging import pack
+
+        result = train_recommender(self.data, self.runs, spec,
+                                   package=lambda model: pack(model, self.models.cipher).data,
+                                   on_progress=on_progress)
+        if register is not None:
+            version = self.models.register(result.run_id, register)
+            result = replace(result, registered=version.ref)
+        return result
+
     def reproduce(self, run_id: str, *, executor: str | None = None,
                   on_progress: Any = None) -> tuple[Any, list[dict[str, Any]]]:
         """Retrain a training run from the spec it recorded; returns the new result and a
