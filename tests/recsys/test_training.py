@@ -10,12 +10,8 @@ import pytest
 from gapless import ValidationError
 from gapless.recsys.card import recommender_card_html
 from gapless.recsys.sample_data import make_tourism, write_tourism
-from gapless.recsys.training import (
-    RecommenderSpec,
-    infer_content_columns,
-    load_recommender_spec,
-    resolve_space,
-)
+from gapless.recsys.specs import RecommenderSpec, load_recommender_spec, resolve_space
+from gapless.recsys.training import infer_content_columns
 
 TWO_FAMILIES = [
     {"family": "item_knn", "params": {"neighbours": {"low": 10, "high": 80}}},

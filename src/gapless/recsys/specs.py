@@ -1,0 +1,272 @@
+"""What a recommender training spec may say: the families and their search spaces (the
+tabular trainer's candidate-params format: a value, ``{low, high, log}`` or
+``{choices}``), the metric, the budget; every fault names the field."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gapless.core.errors import ValidationError
+from gapless.recsys.content import ContentRecommender
+from gapless.recsys.graph_walk import GraphWalkRecommender
+from gapless.recsys.item_knn import ItemKNNRecommender
+from gapless.recsys.matrix_factorization import ALSRecommender, BPRRecommender
+from gapless.recsys.popularity import PopularityRecommender
+
+Family = Literal["popularity", "item_knn", "content", "als", "bpr", "graph_walk"]
+FAMILIES: dict[str, type] = {
+    "popularity": PopularityRecommender,
+    "item_knn": ItemKNNRecommender,
+    "content": ContentRecommender,
+    "als": ALSRecommender,
+    "bpr": BPRRecommender,
+    "graph_walk": GraphWalkRecommender,
+}
+# Metrics where higher is better and that judge the ranking (beats_baseline looks at these).
+RANKED = ("precision", "recall", "map", "mrr", "ndcg")
+# Canonical column names inside the task; the spec's columns are renamed to these.
+USER, ITEM, TIME, WEIGHT = "user_id", "item_id", "timestamp", "weight"
+
+
+# -- search spaces (the tabular trainer's candidate-params format) -------------------------
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    log: bool = False
+
+    def sample(self, trial: Any, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log)
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    log: bool = False
+
+    def sample(self, trial: Any, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high, log=self.log)
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple[Any, ...]
+
+    def sample(self, trial: Any, name: str) -> Any:
+        return trial.suggest_categorical(name, list(self.options))
+
+
+@dataclass(frozen=True)
+class Fixed:
+    value: Any
+
+    def sample(self, trial: Any, name: str) -> Any:
+        return self.value
+
+
+Param = FloatRange | IntRange | Choice | Fixed
+
+# Default spaces, sized for catalogues of hundreds to tens of thousands of items.
+DEFAULT_SPACES: dict[str, dict[str, Param]] = {
+    "popularity": {},
+    "item_knn": {"neighbours": IntRange(10, 200, log=True), "shrink": FloatRange(0.0, 100.0),
+                 "binary": Choice((True, False))},
+    "content": {"max_features": IntRange(200, 5000, log=True),
+                "attribute_weight": FloatRange(0.0, 2.0)},
+    "als": {"factors": IntRange(8, 128, log=True),
+            "regularization": FloatRange(1e-3, 1.0, log=True),
+            "alpha": FloatRange(1.0, 50.0, log=True), "iterations": Fixed(15)},
+    "bpr": {"factors": IntRange(8, 128, log=True),
+            "learning_rate": FloatRange(0.01, 0.2, log=True),
+            "regularization": FloatRange(1e-4, 0.1, log=True), "iterations": IntRange(10, 40)},
+    "graph_walk": {"dimensions": IntRange(16, 128, log=True), "walk_length": IntRange(10, 40),
+                   "window": IntRange(2, 8), "walks_per_node": Fixed(10),
+                   "negative": Choice((1, 5))},
+}
+
+
+def accepted_params(family: str) -> list[str]:
+    """The constructor arguments of ``family``'s recommender."""
+    signature = inspect.signature(FAMILIES[family].__init__)
+    return [name for name in signature.parameters if name != "self"]
+
+
+def parse_param(family: str, name: str, value: Any, default: Param | None) -> Param:
+    """One ``Candidate.params`` entry as a space: a plain value is fixed,
+    ``{low, high[, log][, type: int|float]}`` a range, ``{choices: [...]}`` a choice."""
+    where = f"candidate `{family}`, param `{name}`"
+    if not isinstance(value, Mapping):
+        return Fixed(tuple(value) if isinstance(value, list) else value)
+    keys = set(value)
+    if "choices" in keys:
+        choices = value["choices"]
+        if keys != {"choices"} or not isinstance(choices, list | tuple) or not choices:
+            raise ValueError(f"{where}: choices must be a non-empty list and alone, "
+                             f"got {dict(value)!r}")
+        bad = [c for c in choices if c is not None and not isinstance(c, bool | int | float | str)]
+        if bad:
+            raise ValueError(f"{where}: choices must be numbers, strings, booleans or null, "
+                             f"got {bad!r}")
+        return Choice(tuple(choices))
+    if not {"low", "high"} <= keys or not keys <= {"low", "high", "log", "type"}:
+        raise ValueError(f"{where}: expected a value, {{low, high[, log][, type]}} or "
+                         f"{{choices: [...]}}, got keys {sorted(keys)}")
+    low, high, log = value["low"], value["high"], bool(value.get("log", False))
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (low, high)):
+        raise ValueError(f"{where}: low and high must be numbers, got {low!r}, {high!r}")
+    kind = value.get("type") or ("int" if isinstance(default, IntRange) else "float"
+                                 if isinstance(default, FloatRange) else
+                                 "int" if isinstance(low, int) and isinstance(high, int)
+                                 else "float")
+    if kind not in ("int", "float"):
+        raise ValueError(f"{where}: type must be int or float, got {kind!r}")
+    if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
+        raise ValueError(f"{where}: an int range needs whole bounds, got {low}..{high}")
+    if low >= high:
+        raise ValueError(f"{where}: low ({low}) must be below high ({high})")
+    if log and low <= 0:
+        raise ValueError(f"{where}: a log range needs low > 0, got {low}")
+    if kind == "int":
+        return IntRange(int(low), int(high), log=log)
+    return FloatRange(float(low), float(high), log=log)
+
+
+def resolve_space(family: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Param]:
+    """``family``'s default space with ``overrides`` merged in, entry by entry."""
+    space: dict[str, Param] = dict(DEFAULT_SPACES[family])
+    accepted = accepted_params(family)
+    for name, value in (overrides or {}).items():
+        if name not in accepted:
+            raise ValueError(f"candidate `{family}`: unknown param `{name}`; known: "
+                             f"{sorted(accepted)}")
+        space[name] = parse_param(family, name, value, space.get(name))
+    return space
+
+
+# -- the spec ----------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Candidate(_Strict):
+    """A recommender family to try; ``params`` override its default search space, entry
+    by entry (``factors: 32``, ``{low: 8, high: 128, log: true}``, ``{choices: [...]}``)."""
+
+    family: Family
+    params: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _params_known(self) -> Candidate:
+        resolve_space(self.family, self.params)  # ValueError -> pydantic names the candidate
+        return self
+
+
+class Budget(_Strict):
+    trials: int = Field(20, ge=1)
+    minutes: float | None = Field(None, gt=0)
+
+
+def valid_metrics(k: int) -> list[str]:
+    """The metric names a search can maximise for top-``k`` lists."""
+    return [*(f"{m}@{k}" for m in ("precision", "recall", "map", "ndcg")), "mrr", "coverage"]
+
+
+class RecommenderSpec(_Strict):
+    """Everything :func:`train_recommender` needs; only ``dataset`` is required.
+
+    ``dataset``: the interactions (one row per event); ``items``: the item attributes
+    (content models need them; their items join the catalogue even if never visited).
+    ``metric`` defaults to ``ndcg@<k>``."""
+
+    name: str | None = None  # experiment; default "recommend-<dataset name>"
+    dataset: str
+    user: str = USER
+    item: str = ITEM
+    timestamp: str = TIME
+    weight: str | None = None
+    items: str | None = None
+    holdout: int = Field(1, ge=1)
+    k: int = Field(10, ge=1)
+    metric: str | None = None
+    candidates: list[Candidate] | None = Field(None, min_length=1)
+    budget: Budget = Budget()
+    seed: int = Field(0, ge=0)
+    limitations: str | None = None
+
+    @field_validator("dataset", "items")
+    @classmethod
+    def _dataset_ref(cls, value: str | None) -> str | None:
+        from gapless.core.refs import parse_ref
+
+        if value is not None:
+            try:
+                parse_ref(value, what="dataset reference")
+            except ValidationError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None, info: Any) -> str | None:
+        k = info.data.get("k")
+        if value is None or k is None:
+            return value
+        known = valid_metrics(k)
+        if value not in known:
+            raise ValueError(f"unknown metric {value!r} for k={k}; use one of {known}")
+        return value
+
+    @model_validator(mode="after")
+    def _content_needs_items(self) -> RecommenderSpec:
+        if self.items is None and any(c.family == "content" for c in self.candidates or []):
+            raise ValueError("the content family needs `items` (the item attributes dataset)")
+        return self
+
+    @property
+    def experiment(self) -> str:
+        return self.name or f"recommend-{self.dataset.partition('@')[0]}"
+
+    @property
+    def objective(self) -> str:
+        return self.metric or f"ndcg@{self.k}"
+
+    def lineup(self) -> list[Candidate]:
+        """The candidates, or the default line-up: item_knn, als, graph_walk (+ content
+        when ``items`` is given)."""
+        if self.candidates is not None:
+            return list(self.candidates)
+        names = ["item_knn", "als", "graph_walk", *(["content"] if self.items else [])]
+        return [Candidate(family=name) for name in names]  # type: ignore[arg-type]
+
+
+def load_recommender_spec(source: RecommenderSpec | Mapping[str, Any] | str | os.PathLike[str]
+                          ) -> RecommenderSpec:
+    """Parse a spec from a YAML file, a mapping or a RecommenderSpec; faults name the field."""
+    import pydantic
+
+    from gapless.stores.specfiles import read_yaml
+
+    if isinstance(source, RecommenderSpec):
+        return source
+    origin = "recommender spec"
+    if not isinstance(source, Mapping):
+        origin = f"recommender spec {source}"
+        source = read_yaml(source, "recommender spec") or {}
+        if not isinstance(source, Mapping):
+            raise ValidationError(f"{origin}: expected a mapping, got {type(source).__name__}")
+    try:
+        return RecommenderSpec.model_validate(dict(source))
+    except pydantic.ValidationError as exc:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            problems.append(f"`{where}`: {error['msg']}")
+        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+        raise ValidationError(f"{origin}: " + "; ".join(problems) + more) from exc
