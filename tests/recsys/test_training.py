@@ -69,8 +69,9 @@ def test_trains_tracks_registers_and_recommends(workspace, refs):
             "model_card.html"} <= names
 
     version = workspace.models.get("tourism@1")
-    assert version.signature["inputs"] == [{"name": "user_id", "type": "string",
-                                            "nullable": False}]
+    assert version.signature["inputs"] == [
+        {"name": "user_id", "type": "string", "nullable": False},
+        {"name": "k", "type": "integer", "nullable": True}]  # default: the spec's k
     assert version.signature["output"]["problem"] == "recommendation"
     assert version.lineage["dataset"] == refs["visits"]
     model = workspace.models.load("tourism@1")

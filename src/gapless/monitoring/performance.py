@@ -13,7 +13,9 @@ of the prediction's ``created_at``, aligned to the epoch like
   ``recall`` and ``f1`` of the positive class (the larger label, or ``positive_label``);
   for multiclass ``macro_precision``, ``macro_recall`` and ``macro_f1`` (the unweighted
   mean over the classes among the labels and predictions, as scikit-learn's ``macro``);
-* regression: ``mae``, ``rmse`` and ``mean_error`` (prediction minus truth: the bias).
+* regression: ``mae``, ``rmse`` and ``mean_error`` (prediction minus truth: the bias);
+* recommendation (an output with ``items``; the label is the item the user then chose):
+  ``hit_rate`` (the label was among the recommended items) and ``mrr`` (1 / its rank).
 
 For classifiers whose probabilities were logged, each window also carries the same
 metrics **estimated without labels** from the model's confidence (every row counts, not
@@ -47,9 +49,9 @@ from gapless.monitoring.windows import parse_window, stream_rows
 from gapless.stores.sql import MetadataStore
 from gapless.stores.tables import feedback, predictions
 
-PROBLEMS = ("binary", "multiclass", "regression")
+PROBLEMS = ("binary", "multiclass", "regression", "recommendation")
 HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "macro_precision",
-                    "macro_recall", "macro_f1")
+                    "macro_recall", "macro_f1", "hit_rate", "mrr")
 LOWER_IS_BETTER = ("mae", "rmse", "mean_error")  # mean_error: judged by its size
 METRICS = HIGHER_IS_BETTER + LOWER_IS_BETTER
 
@@ -65,6 +67,9 @@ class _Tally:
     absolute: float = 0.0
     squared: float = 0.0
     confidence: ConfidenceTally = field(default_factory=ConfidenceTally)
+    ranked: int = 0  # recommendations with a label (the item the user then chose)
+    hits: int = 0  # ... whose label was among the recommended items
+    reciprocal: float = 0.0  # sum of 1 / the label's rank in them
 
 
 @dataclass
@@ -150,7 +155,8 @@ def performance_windows(store: MetadataStore, endpoint: str, *, window: str | fl
                         calibrate_until: float | None = None, variant: str | None = None,
                         combined: bool = False) -> list[PerformanceWindow]:
     """The endpoint's labelled performance per window, oldest first (see the module
-    docstring). ``problem``: binary, multiclass or regression (default: inferred from the
+    docstring). ``problem``: binary, multiclass, regression or recommendation (hit rate
+    and MRR of the label among the recommended items; default: inferred from the
     labels and outputs); ``positive_label``: the positive class of a binary problem
     (default: the larger of the labels seen); ``calibrate_until``: calibrate the estimate
     without labels on the labelled rows logged before this time (default: trust the
@@ -192,6 +198,13 @@ def performance_windows(store: MetadataStore, endpoint: str, *, window: str | fl
             truth = json.loads(row.label_json)
             if output is None:
                 output = json.loads(row.outputs_json)
+            if _ranked(output):  # a recommender's answer: did it list what was chosen?
+                items = [str(item) for item in output["items"]]
+                tally.ranked += 1
+                if str(truth) in items:
+                    tally.hits += 1
+                    tally.reciprocal += 1.0 / (items.index(str(truth)) + 1)
+                continue
             if _is_number(truth) and _is_number(output):
                 tally.count += 1
                 difference = float(output) - float(truth)
@@ -209,7 +222,9 @@ def performance_windows(store: MetadataStore, endpoint: str, *, window: str | fl
             if _is_label(truth) and _is_label(output):
                 pair = (_label_key(truth), _label_key(output))
                 tally.confusion[pair] = tally.confusion.get(pair, 0) + 1
-    kind = problem or ("regression" if numeric_seen else None)
+    ranked = any(tally.ranked for _, tally in found.values())
+    kind = problem or ("recommendation" if ranked else "regression" if numeric_seen
+                       else None)
     classes = {k for _, tally in found.values()
                for pair in (*tally.confusion, *tally.confidence.counts) for k in pair}
     if kind is None:
@@ -223,7 +238,11 @@ def performance_windows(store: MetadataStore, endpoint: str, *, window: str | fl
     for key in sorted(found):
         target, tally = found[key]
         target.problem = kind
-        if kind == "regression":
+        if kind == "recommendation":
+            target.scored = tally.ranked
+            target.metrics = ({"hit_rate": tally.hits / tally.ranked,
+                               "mrr": tally.reciprocal / tally.ranked} if tally.ranked else {})
+        elif kind == "regression":
             target.scored = tally.count
             target.metrics = _regression(tally)
         else:
@@ -332,6 +351,10 @@ def _pairs(text: str) -> list[tuple[str, float]] | None:
     except (TypeError, ValueError):
         return None
     return found if all(0.0 <= p <= 1.0 for _, p in found) else None
+
+
+def _ranked(output: Any) -> bool:
+    return isinstance(output, dict) and isinstance(output.get("items"), list)
 
 
 def _is_number(value: Any) -> bool:

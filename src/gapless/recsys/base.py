@@ -20,6 +20,7 @@ from gapless.core.errors import ValidationError
 
 MODEL = "model"
 COLD_START = "popularity (unknown user)"
+DEFAULT_K = 10  # items per answer when the request names no k
 BLOCK_USERS = 512  # users scored at once: a dense block of BLOCK_USERS x items floats
 
 
@@ -88,6 +89,31 @@ class Recommender:
                 out[index] = Recommendation(ids[index], self._decode(columns), values,
                                             COLD_START)
         return [r for r in out if r is not None]
+
+    def predict(self, X: Any) -> Any:
+        """What serving calls: one answer per row of ``X`` (a frame with ``user_id`` and,
+        optionally, ``k``; default ``default_k_``, set when the model was trained), each a
+        mapping of ``items``, ``scores`` and ``strategy``, seen items excluded."""
+        import numpy as np
+        import pandas as pd
+
+        if "user_id" not in X.columns:
+            raise ValidationError(f"{self.name}: the rows have no user_id column")
+        default = int(getattr(self, "default_k_", DEFAULT_K))
+        ks = (pd.to_numeric(X["k"], errors="coerce").fillna(default).astype(int).to_numpy()
+              if "k" in X.columns else np.full(len(X), default))
+        if (ks < 1).any():
+            row = int((ks < 1).argmax())
+            raise ValidationError(f"row {row}: k must be >= 1, got {int(ks[row])}")
+        users = X["user_id"].astype(str).to_numpy()
+        out = np.empty(len(X), dtype=object)
+        for k in np.unique(ks):
+            rows = np.flatnonzero(ks == k)
+            for row, answer in zip(rows, self.recommend_many(users[rows].tolist(), int(k)),
+                                   strict=True):
+                out[row] = {"items": answer.items, "scores": answer.scores,
+                            "strategy": answer.strategy}
+        return out
 
     def _fallback_scores(self) -> Any:
         return self.popularity_

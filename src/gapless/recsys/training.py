@@ -305,6 +305,7 @@ def train_recommender(
         # the saved model: the winner refit on every event
         everything = task._interactions(prepared.events)
         model = task.make(best.family, best.params).fit(everything, prepared.items)
+        model.default_k_ = task_spec.k  # what serving answers when a request names no k
         counts = {s: sum(t.state == s for t in trials) for s in ("complete", "failed")}
         evaluation = _evaluation(task, best, baseline_valid, baseline_test, best_test, table,
                                  counts, model, everything)
@@ -339,7 +340,8 @@ def recommender_signature(spec: RecommenderSpec) -> Any:
     from gapless.core.schema import ColumnSchema, OutputSchema, Signature
 
     return Signature(
-        inputs=(ColumnSchema(USER, "string", nullable=False),),
+        inputs=(ColumnSchema(USER, "string", nullable=False),
+                ColumnSchema("k", "integer", nullable=True)),  # default: extras["k"]
         output=OutputSchema(problem=PROBLEM, type="string", name="items"),
         extras={"k": spec.k, "output": "list of item ids, best first",
                 "user_column": spec.user, "item_column": spec.item,
