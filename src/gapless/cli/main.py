@@ -22,6 +22,7 @@ from gapless.cli import (
     monitor,
     pipeline,
     predict,
+    recommend,
     runs,
     scheduler,
     serving,
@@ -66,6 +67,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(recommend.app, name="recommend")
 app.add_typer(runs.app, name="runs")
 
 
