@@ -93,15 +93,25 @@ def demo(
         "temporary one (explore it with `gapless -w DIR serve` and the dashboard)."
     ),
     rows: int = typer.Option(5000, "--rows", help="Loan applications to generate."),
+    use_case: str = typer.Option("loans", "--use-case", help="loans (credit risk, the "
+                                 "default) or tourism (destination recommendations)."),
 ) -> None:
     """Run the whole lifecycle on bundled data in a throwaway workspace."""
+    from gapless.core.errors import ValidationError
     from gapless.workspace import Workspace
 
+    if use_case not in ("loans", "tourism"):
+        raise ValidationError(f"--use-case {use_case!r}: expected loans or tourism")
     out = console()
     root = directory or Path(tempfile.mkdtemp(prefix="gapless-demo-"))
     try:
         with Workspace.init(root) as ws:
-            out.print(f"[bold]gapless demo[/] workspace: {ws.root}\n")
+            out.print(f"[bold]gapless demo[/] ({use_case}) workspace: {ws.root}\n")
+            if use_case == "tourism":
+                from gapless.cli.demo_tourism import run_tourism
+
+                run_tourism(ws, say=out.print)
+                return
             cleaned = prepare_data(ws, rows, say=out.print)
             run_id = train_candidates(ws, cleaned, say=out.print)
             deployed = register_and_promote(ws, run_id, say=out.print)
