@@ -72,6 +72,12 @@ def test_feedback_becomes_an_online_hit_rate(deployed: tuple) -> None:
     (window,) = ws.monitor.performance("tourism", window="1d").windows
     assert window.problem == "recommendation" and window.scored == 20
     assert window.metrics == {"hit_rate": 0.5, "mrr": 0.5}
+    # Judged against the model's offline hit rate: recall@k on each user's held-out visit.
+    report = ws.monitor.performance("tourism", window="1d", model="tourism@1", max_drop=1.0,
+                                    min_labelled=1)
+    (verdict,) = report.verdicts
+    assert verdict.metric == "hit_rate" and verdict.drifted is False
+    assert verdict.reference == ws.models.get("tourism@1").metrics["test_recall_at_5"]
 
 
 def test_batch_top_k_for_every_user_becomes_a_dataset_version(deployed: tuple) -> None:

@@ -113,7 +113,8 @@ def performance(
     window: str = typer.Option("1h", "--window", help="Bucket length: 30m, 1h, 1d."),
     last: str = typer.Option("7d", "--last", help="How far back to read, e.g. 1d, 30d."),
     metric: str = typer.Option(None, "--metric", help="accuracy, precision, recall, f1, mae, "
-                               "rmse or mean_error (default: accuracy, or mae for regression)."),
+                               "rmse, mean_error, hit_rate or mrr (default: accuracy; mae for "
+                               "regression, hit_rate for recommenders)."),
     max_drop: float = typer.Option(None, "--max-drop", help="Drift when worse than the "
                                    "deployed model's test metric by more than this."),
     min_value: float = typer.Option(None, "--min-value", help="Drift when a score falls "

@@ -46,7 +46,8 @@ class Monitor:
         performance_windows`, each judged by :func:`~gapless.monitoring.performance.
         concept_drift` when a bound is given. ``model`` (NAME@VERSION, e.g. the deployed
         one) supplies the reference (its registered ``test_`` metrics) and, unless given,
-        the problem; ``metric`` defaults to accuracy (classification) or mae (regression).
+        the problem; ``metric`` defaults to accuracy (classification), mae (regression) or
+        hit_rate (recommendation).
         Classifiers with logged probabilities also get metrics estimated without labels
         (calibrated on the labelled rows before ``calibrate_until`` when given);
         ``estimated`` judges those instead of the realized ones."""
@@ -65,14 +66,20 @@ class Monitor:
                          and not isinstance(value, bool)}
             output = (version.signature or {}).get("output") or {}
             if problem is None and output.get("problem") in ("binary", "multiclass",
-                                                             "regression"):
+                                                             "regression", "recommendation"):
                 problem = output["problem"]
+            k = ((version.signature or {}).get("extras") or {}).get("k")
+            if output.get("problem") == "recommendation" and f"recall_at_{k}" in reference:
+                # Offline, each user's held-out visit in their top k is recall@k: the
+                # hit rate serving measures from feedback.
+                reference.setdefault("hit_rate", reference[f"recall_at_{k}"])
         found = performance_windows(self.metadata, endpoint, window=window, since=since,
                                     until=until, problem=problem,
                                     positive_label=positive_label,
                                     calibrate_until=calibrate_until)
         kind = found[0].problem if found else problem
-        metric = metric or ("mae" if kind == "regression" else "accuracy")
+        metric = metric or {"regression": "mae", "recommendation": "hit_rate"}.get(
+            str(kind), "accuracy")
         judged = (max_drop, min_value, max_value) != (None, None, None)
         verdicts = (concept_drift(found, reference, metric=metric, min_labelled=min_labelled,
                                   max_drop=max_drop, min_value=min_value,
