@@ -7,12 +7,13 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gapless.core.errors import ValidationError
+from gapless.core.search_space import Choice, Fixed, FloatRange, IntRange, Param
+from gapless.core.search_space import parse_param as parse_search_param
 from gapless.recsys.content import ContentRecommender
 from gapless.recsys.graph_walk import GraphWalkRecommender
 from gapless.recsys.item_knn import ItemKNNRecommender
@@ -35,43 +36,6 @@ USER, ITEM, TIME, WEIGHT = "user_id", "item_id", "timestamp", "weight"
 
 
 # -- search spaces (the tabular trainer's candidate-params format) -------------------------
-@dataclass(frozen=True)
-class FloatRange:
-    low: float
-    high: float
-    log: bool = False
-
-    def sample(self, trial: Any, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log)
-
-
-@dataclass(frozen=True)
-class IntRange:
-    low: int
-    high: int
-    log: bool = False
-
-    def sample(self, trial: Any, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, log=self.log)
-
-
-@dataclass(frozen=True)
-class Choice:
-    options: tuple[Any, ...]
-
-    def sample(self, trial: Any, name: str) -> Any:
-        return trial.suggest_categorical(name, list(self.options))
-
-
-@dataclass(frozen=True)
-class Fixed:
-    value: Any
-
-    def sample(self, trial: Any, name: str) -> Any:
-        return self.value
-
-
-Param = FloatRange | IntRange | Choice | Fixed
 
 # Default spaces, sized for catalogues of hundreds to tens of thousands of items.
 DEFAULT_SPACES: dict[str, dict[str, Param]] = {
@@ -99,43 +63,12 @@ def accepted_params(family: str) -> list[str]:
 
 
 def parse_param(family: str, name: str, value: Any, default: Param | None) -> Param:
-    """One ``Candidate.params`` entry as a space: a plain value is fixed,
-    ``{low, high[, log][, type: int|float]}`` a range, ``{choices: [...]}`` a choice."""
-    where = f"candidate `{family}`, param `{name}`"
-    if not isinstance(value, Mapping):
-        return Fixed(tuple(value) if isinstance(value, list) else value)
-    keys = set(value)
-    if "choices" in keys:
-        choices = value["choices"]
-        if keys != {"choices"} or not isinstance(choices, list | tuple) or not choices:
-            raise ValueError(f"{where}: choices must be a non-empty list and alone, "
-                             f"got {dict(value)!r}")
-        bad = [c for c in choices if c is not None and not isinstance(c, bool | int | float | str)]
-        if bad:
-            raise ValueError(f"{where}: choices must be numbers, strings, booleans or null, "
-                             f"got {bad!r}")
-        return Choice(tuple(choices))
-    if not {"low", "high"} <= keys or not keys <= {"low", "high", "log", "type"}:
-        raise ValueError(f"{where}: expected a value, {{low, high[, log][, type]}} or "
-                         f"{{choices: [...]}}, got keys {sorted(keys)}")
-    low, high, log = value["low"], value["high"], bool(value.get("log", False))
-    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (low, high)):
-        raise ValueError(f"{where}: low and high must be numbers, got {low!r}, {high!r}")
-    kind = value.get("type") or ("int" if isinstance(default, IntRange) else "float"
-                                 if isinstance(default, FloatRange) else
-                                 "int" if isinstance(low, int) and isinstance(high, int)
-                                 else "float")
-    if kind not in ("int", "float"):
-        raise ValueError(f"{where}: type must be int or float, got {kind!r}")
-    if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
-        raise ValueError(f"{where}: an int range needs whole bounds, got {low}..{high}")
-    if low >= high:
-        raise ValueError(f"{where}: low ({low}) must be below high ({high})")
-    if log and low <= 0:
-        raise ValueError(f"{where}: a log range needs low > 0, got {low}")
-    if kind == "int":
-        return IntRange(int(low), int(high), log=log)
-    return FloatRange(float(low), float(high), log=log)
+    """One ``Candidate.params`` entry as a space (:func:`gapless.core.search_space.
+    parse_param`); a list value is fixed as a tuple (column lists)."""
+    if isinstance(value, list):
+        value = tuple(value)
+    return parse_search_param(f"candidate `{family}`, param `{name}`", value, default,
+                              error=ValueError)
 
 
 def resolve_space(family: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Param]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gapless.core.errors import ValidationError
+from gapless.core.search_space import Choice, Fixed, FloatRange, IntRange, Param, parse_param
 
 if TYPE_CHECKING:
     from gapless.training.specs import Candidate
@@ -31,46 +32,6 @@ if TYPE_CHECKING:
 SVM_MAX_ROWS = 20_000
 
 
-@dataclass(frozen=True)
-class FloatRange:
-    low: float
-    high: float
-    log: bool = False
-
-    def sample(self, trial: Any, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log)
-
-
-@dataclass(frozen=True)
-class IntRange:
-    low: int
-    high: int
-    log: bool = False
-
-    def sample(self, trial: Any, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, log=self.log)
-
-
-@dataclass(frozen=True)
-class Choice:
-    options: tuple[Any, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "options", tuple(self.options))
-
-    def sample(self, trial: Any, name: str) -> Any:
-        return trial.suggest_categorical(name, list(self.options))
-
-
-@dataclass(frozen=True)
-class Fixed:
-    value: Any
-
-    def sample(self, trial: Any, name: str) -> Any:
-        return self.value
-
-
-Param = FloatRange | IntRange | Choice | Fixed
 Space = Mapping[str, Param]
 
 
@@ -279,41 +240,7 @@ def get_family(name: str, problem: str) -> Family:
 
 
 def _parse(family: Family, name: str, value: Any, default: Param | None) -> Param:
-    where = f"candidate `{family.name}`, param `{name}`"
-    if not isinstance(value, Mapping):
-        return Fixed(value)
-    keys = set(value)
-    if "choices" in keys:
-        choices = value["choices"]
-        if keys != {"choices"} or not isinstance(choices, list | tuple) or not choices:
-            raise ValidationError(f"{where}: choices must be a non-empty list and alone, "
-                                  f"got {dict(value)!r}")
-        bad = [c for c in choices if c is not None and not isinstance(c, bool | int | float | str)]
-        if bad:
-            raise ValidationError(f"{where}: choices must be numbers, strings, booleans or "
-                                  f"null, got {bad!r}")
-        return Choice(tuple(choices))
-    if not {"low", "high"} <= keys or not keys <= {"low", "high", "log", "type"}:
-        raise ValidationError(f"{where}: expected a value, {{low, high[, log][, type]}} or "
-                              f"{{choices: [...]}}, got keys {sorted(keys)}")
-    low, high, log = value["low"], value["high"], bool(value.get("log", False))
-    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (low, high)):
-        raise ValidationError(f"{where}: low and high must be numbers, got {low!r}, {high!r}")
-    kind = value.get("type") or ("int" if isinstance(default, IntRange) else "float"
-                                 if isinstance(default, FloatRange) else
-                                 "int" if isinstance(low, int) and isinstance(high, int)
-                                 else "float")
-    if kind not in ("int", "float"):
-        raise ValidationError(f"{where}: type must be int or float, got {kind!r}")
-    if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
-        raise ValidationError(f"{where}: an int range needs whole bounds, got {low}..{high}")
-    if low >= high:
-        raise ValidationError(f"{where}: low ({low}) must be below high ({high})")
-    if log and low <= 0:
-        raise ValidationError(f"{where}: a log range needs low > 0, got {low}")
-    if kind == "int":
-        return IntRange(int(low), int(high), log=log)
-    return FloatRange(float(low), float(high), log=log)
+    return parse_param(f"candidate `{family.name}`, param `{name}`", value, default)
 
 
 def resolve_space(family: Family, overrides: Mapping[str, Any] | None = None) -> dict[str, Param]:
