@@ -75,6 +75,7 @@ bench: $(BENCH_STAMP) $(EVIDENTLY_STAMP) $(FEAST_STAMP) $(FEAST_SERVE_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/bench_features.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_online.py --output benchmarks/RESULTS.md
 	$(BENCH_VENV)/bin/python benchmarks/bench_feature_serving.py --output benchmarks/RESULTS.md
+	$(BENCH_VENV)/bin/python benchmarks/bench_recsys.py --output benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) $(FEAST_VENV) .pytest_cache .ruff_cache
