@@ -187,3 +187,26 @@ def test_zero_weights_are_not_visits() -> None:
 def test_bad_parameters_are_named_at_fit_time(model: Recommender, parameter: str) -> None:
     with pytest.raises(ValidationError, match=rf"{model.name}: {parameter} must be"):
         model.fit(DATA)
+
+
+def test_als_solvers_solve_the_same_problem_from_the_same_start() -> None:
+    """The implicit library's solver (the default when installed) and the numpy one reach
+    the same objective and the same rankings; an unknown solver is named."""
+    from gapless.recsys.interactions import Interactions
+    from gapless.recsys.matrix_factorization import ALSRecommender, _confidence, als_loss
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 400, 6000), rng.zipf(1.3, 6000) % 150
+    matrix = sparse.csr_matrix((np.ones(6000), (users, items)), shape=(400, 150))
+    matrix.sum_duplicates()
+    data = Interactions(matrix, np.array([f"u{k}" for k in range(400)], dtype=object),
+                        np.array([f"i{k:03d}" for k in range(150)], dtype=object))
+    fitted = {s: ALSRecommender(factors=16, solver=s).fit(data) for s in ("numpy", "implicit")}
+    losses = {s: als_loss(_confidence(m.seen_, m.alpha), m.user_factors_, m.item_factors_,
+                          m.regularization) for s, m in fitted.items()}
+    assert losses["implicit"] == pytest.approx(losses["numpy"], rel=1e-3)
+    same = sum(fitted["numpy"].recommend(f"u{k}", 5).items
+               == fitted["implicit"].recommend(f"u{k}", 5).items for k in range(100))
+    assert same >= 90
+    with pytest.raises(ValidationError, match="solver must be auto, implicit or numpy"):
+        ALSRecommender(solver="gpu").fit(data)
