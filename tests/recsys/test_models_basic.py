@@ -62,7 +62,7 @@ def fitted(kind: str):
     if kind == "item_knn":
         return ItemKNNRecommender(neighbours=5, shrink=0.0).fit(load_interactions(CO_VISITS))
     interactions, items = content_data()
-    return ContentRecommender().fit(interactions, items)
+    return ContentRecommender(popularity_weight=0.0).fit(interactions, items)  # similarity
 
 
 MODELS = ["popularity", "item_knn", "content"]
@@ -146,12 +146,27 @@ def test_content_needs_its_columns():
 
 def test_content_columns_are_configurable_and_may_be_empty_text():
     interactions, items = content_data()
-    only_type = ContentRecommender(text_columns=(), attribute_columns=("type",))
+    only_type = ContentRecommender(text_columns=(), attribute_columns=("type",),
+                                   popularity_weight=0.0)
     rec = only_type.fit(interactions, items).recommend("sun_lover", k=1)
     assert rec.items == ["beach2"]
     no_words = items.assign(description="", tags=[[] for _ in range(len(items))])
-    assert ContentRecommender().fit(interactions, no_words).recommend(
+    assert ContentRecommender(popularity_weight=0.0).fit(interactions, no_words).recommend(
         "sun_lover", k=1).items == ["beach2"]
+
+
+def test_a_popularity_prior_weighs_similar_items_by_how_often_they_are_chosen():
+    """Pure similarity ranks a never-visited look-alike first; the log prior, weighted,
+    moves the similar items people do visit ahead of it, and a negative weight is named."""
+    interactions, items = content_data()
+    pure = ContentRecommender(popularity_weight=0.0).fit(interactions, items)
+    weighted = ContentRecommender(popularity_weight=1.0).fit(interactions, items)
+    rows = np.array([pure.user_rows_["sun_lover"]])
+    prior = np.log(pure.popularity_ + 1e-3)
+    assert np.allclose(weighted._scores(rows), pure._scores(rows) + prior)
+    assert weighted.recommend("sun_lover", k=1).items != ["beach2"]  # beach2: never visited
+    with pytest.raises(ValidationError, match="popularity_weight"):
+        ContentRecommender(popularity_weight=-1).fit(interactions, items)
 
 
 def test_invalid_parameters_are_refused():

@@ -20,6 +20,7 @@ from gapless.core.errors import ValidationError
 
 MODEL = "model"
 COLD_START = "popularity (unknown user)"
+PRIOR_FLOOR = 1e-3  # the popularity a never-visited item counts with in log priors
 DEFAULT_K = 10  # items per answer when the request names no k
 BLOCK_USERS = 512  # users scored at once: a dense block of BLOCK_USERS x items floats
 
@@ -117,6 +118,14 @@ class Recommender:
 
     def _fallback_scores(self) -> Any:
         return self.popularity_
+
+    def _log_popularity(self) -> Any:
+        """Each item's log popularity (never-visited items floored at PRIOR_FLOOR), for
+        models whose affinity ignores how common an item is: adding it, weighted, turns
+        "how specific to this user" into "how likely for this user"."""
+        import numpy as np
+
+        return np.log(self.popularity_ + PRIOR_FLOOR)[None, :]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "items_"):

@@ -28,20 +28,28 @@ class ContentRecommender(Recommender):
     ``text_columns``: free-text columns (strings, or lists of strings such as tags)
     joined for TF-IDF; ``attribute_columns``: categorical columns, one-hot encoded;
     ``max_features``: the TF-IDF vocabulary size; ``attribute_weight``: the length of
-    the attribute part relative to the text part (each is L2-normalised first)."""
+    the attribute part relative to the text part (each is L2-normalised first);
+    ``popularity_weight``: how much the items' log popularity adds to the similarity
+    (0: pure similarity, which ranks rare look-alikes first; 0.1-0.2 beat the popularity
+    baseline on tourism and MovieLens, see benchmarks/RESULTS.md)."""
 
     name = "content"
 
     def __init__(self, text_columns: Sequence[str] = ("description", "tags"),
                  attribute_columns: Sequence[str] = ("region", "type", "price_level",
                                                      "best_season"),
-                 max_features: int = 5000, attribute_weight: float = 1.0) -> None:
+                 max_features: int = 5000, attribute_weight: float = 1.0,
+                 popularity_weight: float = 0.2) -> None:
         self.text_columns = text_columns
         self.attribute_columns = attribute_columns
         self.max_features = max_features
         self.attribute_weight = attribute_weight
+        self.popularity_weight = popularity_weight
 
     def _fit(self, interactions: Any, items: Any) -> None:
+        from gapless.recsys.matrix_factorization import real_number
+
+        real_number(self.name, "popularity_weight", self.popularity_weight, 0.0)
         self.item_vectors_ = self._item_vectors(items)
 
     # -- item vectors ----------------------------------------------------------------------
@@ -117,7 +125,12 @@ class ContentRecommender(Recommender):
         import numpy as np
 
         profiles = self._profiles(self.seen_[rows])
-        return np.asarray((profiles @ self.item_vectors_.T).toarray(), dtype=np.float64)
+        return self._with_prior(np.asarray((profiles @ self.item_vectors_.T).toarray(),
+                                           dtype=np.float64))
+
+    def _with_prior(self, similarity: Any) -> Any:
+        weight = float(self.popularity_weight)
+        return similarity + weight * self._log_popularity() if weight else similarity
 
     def recommend_for_profile(self, liked_items: Sequence[Any], k: int = 10, *,
                               exclude_liked: bool = True,
@@ -141,8 +154,8 @@ class ContentRecommender(Recommender):
             weights = sparse.csr_matrix(
                 (np.ones(len(columns)), (np.zeros(len(columns), dtype=np.int64), columns)),
                 shape=(1, len(self.items_)))
-            scores = np.asarray((self._profiles(weights) @ self.item_vectors_.T).toarray(),
-                                dtype=np.float64)
+            scores = self._with_prior(np.asarray(
+                (self._profiles(weights) @ self.item_vectors_.T).toarray(), dtype=np.float64))
             strategy = MODEL
         else:
             scores = np.array(self._fallback_scores(), dtype=np.float64)[None, :]

@@ -43,7 +43,8 @@ DEFAULT_SPACES: dict[str, dict[str, Param]] = {
     "item_knn": {"neighbours": IntRange(10, 200, log=True), "shrink": FloatRange(0.0, 100.0),
                  "binary": Choice((True, False))},
     "content": {"max_features": IntRange(200, 5000, log=True),
-                "attribute_weight": FloatRange(0.0, 2.0)},
+                "attribute_weight": FloatRange(0.0, 2.0),
+                "popularity_weight": FloatRange(0.0, 0.5)},
     "als": {"factors": IntRange(8, 128, log=True),
             "regularization": FloatRange(1e-3, 1.0, log=True),
             "alpha": FloatRange(1.0, 50.0, log=True), "iterations": Fixed(15)},
@@ -52,7 +53,7 @@ DEFAULT_SPACES: dict[str, dict[str, Param]] = {
             "regularization": FloatRange(1e-4, 0.1, log=True), "iterations": IntRange(10, 40)},
     "graph_walk": {"dimensions": IntRange(16, 128, log=True), "walk_length": IntRange(10, 40),
                    "window": IntRange(2, 8), "walks_per_node": Fixed(10),
-                   "negative": Choice((1, 5))},
+                   "negative": Choice((1, 5)), "popularity_weight": FloatRange(0.0, 1.0)},
 }
 
 
