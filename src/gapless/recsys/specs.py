@@ -183,9 +183,7 @@ class RecommenderSpec(_Strict):
 def load_recommender_spec(source: RecommenderSpec | Mapping[str, Any] | str | os.PathLike[str]
                           ) -> RecommenderSpec:
     """Parse a spec from a YAML file, a mapping or a RecommenderSpec; faults name the field."""
-    import pydantic
-
-    from gapless.stores.specfiles import read_yaml
+    from gapless.stores.specfiles import parse_model, read_yaml
 
     if isinstance(source, RecommenderSpec):
         return source
@@ -195,12 +193,4 @@ def load_recommender_spec(source: RecommenderSpec | Mapping[str, Any] | str | os
         source = read_yaml(source, "recommender spec") or {}
         if not isinstance(source, Mapping):
             raise ValidationError(f"{origin}: expected a mapping, got {type(source).__name__}")
-    try:
-        return RecommenderSpec.model_validate(dict(source))
-    except pydantic.ValidationError as exc:
-        problems = []
-        for error in exc.errors()[:5]:
-            where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-            problems.append(f"`{where}`: {error['msg']}")
-        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise ValidationError(f"{origin}: " + "; ".join(problems) + more) from exc
+    return parse_model(RecommenderSpec, source, origin)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gapless.core.errors import NotFoundError, ValidationError
+from gapless.stores.specfiles import parse_model
 
 Problem = Literal["binary", "multiclass", "regression", "clustering"]
 DatetimePart = Literal["year", "month", "day", "dayofweek", "hour", "dayofyear"]
@@ -236,18 +237,3 @@ def load_task_spec(source: TaskSpec | Mapping[str, Any] | str | os.PathLike[str]
         if not isinstance(source, Mapping):
             raise ValidationError(f"{origin}: expected a mapping, got {type(source).__name__}")
     return parse_model(TaskSpec, source, origin)
-
-
-def parse_model(model: type[BaseModel], data: Mapping[str, Any], origin: str) -> Any:
-    """Validate ``data`` with a pydantic model, translating its errors to one GaplessError."""
-    import pydantic
-
-    try:
-        return model.model_validate(dict(data))
-    except pydantic.ValidationError as exc:
-        problems = []
-        for error in exc.errors()[:5]:
-            where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-            problems.append(f"`{where}`: {error['msg']}")
-        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise ValidationError(f"{origin}: " + "; ".join(problems) + more) from exc
