@@ -93,3 +93,18 @@ def parse_param(where: str, value: Any, default: Param | None, *,
     if kind == "int":
         return IntRange(int(low), int(high), log=log)
     return FloatRange(float(low), float(high), log=log)
+
+
+def tpe_study(seed: int) -> Any:
+    """A maximizing Optuna study with seeded, grouped multivariate TPE: the sampler that
+    handles per-family (conditional) spaces, for every trainer's search."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                             n_startup_trials=8)
+    return optuna.create_study(direction="maximize", sampler=sampler)

@@ -398,17 +398,11 @@ def _search(task: _Task, tracking: Any, run: Any,
     """Seeded TPE over the families and their spaces, one trial at a time (each fit is
     seconds at most, and one process keeps the trials' order, hence the result, fixed).
     The first trials try each family once, in the spec's order, so none is left out."""
-    import warnings
-
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        # grouped multivariate TPE handles the per-family (conditional) spaces
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=task.spec.seed, multivariate=True,
-                                             group=True, n_startup_trials=8)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    from gapless.core.search_space import tpe_study
+
+    study = tpe_study(task.spec.seed)
     budget = task.spec.budget
     seconds = None if budget.minutes is None else budget.minutes * 60
     start = time.monotonic()

@@ -174,17 +174,10 @@ class ModelSearch:
         self.on_progress = on_progress
 
     def run(self) -> SearchResult:
-        import warnings
 
-        import optuna
+        from gapless.core.search_space import tpe_study
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with warnings.catch_warnings():
-            # Grouped multivariate TPE is what handles per-family (conditional) spaces.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(seed=self.data.seed, multivariate=True,
-                                                 group=True, n_startup_trials=8)
-        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study = tpe_study(self.data.seed)
         start = time.monotonic()
         outcomes: list[TrialOutcome] = []
         in_flight: dict[Any, Any] = {}
